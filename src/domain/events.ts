@@ -1,0 +1,154 @@
+// The event catalog. Every state change of the cluster is one of these, stored in the event stream.
+// Envelope: type, id (sent as Nats-Msg-Id), v (schema version), ts (ms since epoch, the only clock a
+// fold sees), writer (role + id). Decisions of the coordinator also carry its epoch.
+import { Schema } from "./schema.ts"
+import { ResolvedSpec } from "./job-spec.ts"
+
+export const EVENT_SCHEMA_VERSION = 1
+
+/** Ids travel in NATS subjects, so they are restricted to subject-safe tokens. */
+export const Id = Schema.String.check(
+  Schema.isPattern(/^[A-Za-z0-9_-]{1,64}$/, { expected: "an id of 1-64 letters, digits, '_' or '-'" })
+)
+const Count = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+const Index = Count
+const Attempt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
+const Timestamp = Schema.Number.check(Schema.isFinite())
+
+const writer = <R extends string>(role: R) => Schema.Struct({ role: Schema.Literal(role), id: Id })
+
+const envelope = <T extends string, R extends string>(type: T, role: R) => ({
+  type: Schema.tag(type),
+  id: Id,
+  v: Schema.Literal(EVENT_SCHEMA_VERSION),
+  ts: Timestamp,
+  writer: writer(role)
+})
+
+/** A decision of the coordinator: fenced by the epoch of the term that made it. */
+const decision = <T extends string>(type: T) => ({ ...envelope(type, "coordinator"), epoch: Attempt })
+
+// ---- requests (producer) ----
+export const JobSubmitted = Schema.Struct({
+  ...envelope("JobSubmitted", "producer"),
+  jobId: Id,
+  spec: ResolvedSpec
+})
+export const JobCancelRequested = Schema.Struct({
+  ...envelope("JobCancelRequested", "producer"),
+  jobId: Id,
+  reason: Schema.optionalKey(Schema.String)
+})
+
+// ---- facts (worker) ----
+export const WorkerJoined = Schema.Struct({
+  ...envelope("WorkerJoined", "worker"),
+  workerId: Id,
+  slots: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 4096 })),
+  host: Schema.String,
+  pid: Count,
+  kinds: Schema.Array(Schema.String)
+})
+export const WorkerDraining = Schema.Struct({ ...envelope("WorkerDraining", "worker"), workerId: Id })
+export const WorkerLeft = Schema.Struct({ ...envelope("WorkerLeft", "worker"), workerId: Id })
+
+const TaskRef = { jobId: Id, index: Index, attempt: Attempt }
+
+export const ProgressBeat = Schema.Struct({
+  ...envelope("ProgressBeat", "worker"),
+  workerId: Id,
+  beats: Schema.Array(Schema.Struct({ ...TaskRef, progress: Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 1 })) }))
+})
+export const TaskCompleted = Schema.Struct({
+  ...envelope("TaskCompleted", "worker"),
+  workerId: Id,
+  results: Schema.Array(Schema.Struct({ ...TaskRef, result: Schema.Unknown, ms: Schema.Number.check(Schema.isGreaterThanOrEqualTo(0)) }))
+})
+export const TaskFailed = Schema.Struct({
+  ...envelope("TaskFailed", "worker"),
+  workerId: Id,
+  failures: Schema.Array(Schema.Struct({ ...TaskRef, error: Schema.String, retryable: Schema.Boolean }))
+})
+
+// ---- decisions (coordinator) ----
+export const CoordinatorStarted = Schema.Struct({ ...decision("CoordinatorStarted"), host: Schema.String, pid: Count })
+export const TasksScheduled = Schema.Struct({ ...decision("TasksScheduled"), jobId: Id, count: Count })
+export const JobRejected = Schema.Struct({ ...decision("JobRejected"), jobId: Id, reason: Schema.String })
+export const TaskLeased = Schema.Struct({
+  ...decision("TaskLeased"),
+  workerId: Id,
+  leases: Schema.Array(Schema.Struct({ ...TaskRef, kind: Schema.String, input: Schema.Unknown, deadline: Timestamp }))
+})
+export const RetryScheduled = Schema.Struct({
+  ...decision("RetryScheduled"),
+  jobId: Id,
+  index: Index,
+  attempt: Attempt, // the attempt that failed
+  delayMs: Count,
+  notBefore: Timestamp,
+  reason: Schema.String
+})
+export const TaskReclaimed = Schema.Struct({
+  ...decision("TaskReclaimed"),
+  jobId: Id,
+  index: Index,
+  attempt: Attempt,
+  reason: Schema.String
+})
+export const JobCompleted = Schema.Struct({ ...decision("JobCompleted"), jobId: Id, result: Schema.String })
+export const JobFailed = Schema.Struct({ ...decision("JobFailed"), jobId: Id, reason: Schema.String })
+export const JobCancelled = Schema.Struct({ ...decision("JobCancelled"), jobId: Id, reason: Schema.String })
+export const WorkerLost = Schema.Struct({ ...decision("WorkerLost"), workerId: Id, reason: Schema.String })
+
+export const EventSchemas = {
+  JobSubmitted,
+  JobCancelRequested,
+  WorkerJoined,
+  WorkerDraining,
+  WorkerLeft,
+  ProgressBeat,
+  TaskCompleted,
+  TaskFailed,
+  CoordinatorStarted,
+  TasksScheduled,
+  JobRejected,
+  TaskLeased,
+  RetryScheduled,
+  TaskReclaimed,
+  JobCompleted,
+  JobFailed,
+  JobCancelled,
+  WorkerLost
+} as const
+
+export type EventType = keyof typeof EventSchemas
+export type EventOf<T extends EventType> = (typeof EventSchemas)[T]["Type"]
+export type DtqEvent = { [T in EventType]: EventOf<T> }[EventType]
+export type Role = DtqEvent["writer"]["role"]
+export type Decision = Extract<DtqEvent, { epoch: number }>
+
+export const EVENT_TYPES = Object.keys(EventSchemas) as ReadonlyArray<EventType>
+export const isEventType = (type: unknown): type is EventType =>
+  typeof type === "string" && Object.hasOwn(EventSchemas, type)
+
+/** All terms share one key, so a claim can be a compare-and-set on the last CoordinatorStarted. */
+export const TERM_KEY = "term"
+
+/** The routing key of an event: the worker or job it concerns (used in its subject). */
+export const routingKey = (event: DtqEvent): string => {
+  switch (event.type) {
+    case "WorkerJoined":
+    case "WorkerDraining":
+    case "WorkerLeft":
+    case "ProgressBeat":
+    case "TaskCompleted":
+    case "TaskFailed":
+    case "TaskLeased":
+    case "WorkerLost":
+      return event.workerId
+    case "CoordinatorStarted":
+      return TERM_KEY
+    default:
+      return event.jobId
+  }
+}

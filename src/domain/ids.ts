@@ -1,0 +1,17 @@
+// Ids for events, jobs and processes. Random, so two writers never collide; subject-safe by construction.
+const ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+const randomToken = (length: number): string => {
+  const bytes = globalThis.crypto.getRandomValues(new Uint8Array(length))
+  let out = ""
+  for (const byte of bytes) out += ALPHABET[byte % 36]
+  return out
+}
+
+/** A unique event id, used as the Nats-Msg-Id so that a retried publish is stored once. */
+export const newEventId = (): string => globalThis.crypto.randomUUID()
+
+/** A short job id such as `j-k3x9q2m7p1`: easy to type at the prompt. */
+export const newJobId = (): string => `j-${randomToken(10)}`
+
+export const newProcessId = (prefix: string): string => `${prefix}-${randomToken(6)}`
