@@ -1,0 +1,412 @@
+// The fold: (state, event) -> state, in log order. Deterministic: time is the event's `ts`.
+// An event that is impossible given the state (a result for an attempt never leased, a lease of a task
+// that is already done, ...) is set aside with its reason and changes nothing else.
+import type { DtqEvent, EventOf } from "../domain/events.ts"
+import { parseInteger } from "../domain/range-sum.ts"
+import {
+  RECENT_REJECTED_LIMIT,
+  TaskStatus,
+  isFinished,
+  leaseKey,
+  runKey,
+  type ClusterState,
+  type JobState,
+  type Run,
+  type WorkerState
+} from "./state.ts"
+
+/** Records an event (or part of one) that was not applied, and why. */
+export const reject = (state: ClusterState, seq: number, reason: string): void => {
+  state.rejectedCount++
+  state.recentRejected.push({ seq, reason })
+  if (state.recentRejected.length > RECENT_REJECTED_LIMIT) state.recentRejected.shift()
+}
+
+/** Folds a message that could not even be decoded. */
+export const applyUndecodable = (state: ClusterState, seq: number, reason: string): void => {
+  state.seq = seq
+  reject(state, seq, reason)
+}
+
+/** Folds one decoded event stored at stream sequence `seq`. */
+export const applyEvent = (state: ClusterState, seq: number, event: DtqEvent): void => {
+  state.seq = seq
+  if (event.ts > state.lastTs) state.lastTs = event.ts
+  if ("epoch" in event && event.type !== "CoordinatorStarted" && event.epoch !== state.epoch) {
+    state.fencedCount++
+    reject(state, seq, `${event.type} fenced: epoch ${event.epoch} is not the current epoch ${state.epoch}`)
+    return
+  }
+  state.eventsApplied++
+  const r = (reason: string) => reject(state, seq, `${event.type}: ${reason}`)
+  switch (event.type) {
+    case "CoordinatorStarted":
+      return coordinatorStarted(state, event, r)
+    case "JobSubmitted":
+      return jobSubmitted(state, event, r)
+    case "JobCancelRequested":
+      return withJob(state, event.jobId, r, (job) => {
+        if (isFinished(job.phase)) return r(`job ${job.jobId} already ${job.phase}`)
+        job.cancelRequested = event.reason ?? "cancelled by request"
+      })
+    case "TasksScheduled":
+      return withJob(state, event.jobId, r, (job) => tasksScheduled(job, event, r))
+    case "JobRejected":
+      return withJob(state, event.jobId, r, (job) => {
+        if (job.phase !== "queued") return r(`job ${job.jobId} is ${job.phase}, not queued`)
+        endJob(state, job, "rejected", event.ts)
+        job.reason = event.reason
+      })
+    case "TaskLeased":
+      return taskLeased(state, event, r)
+    case "ProgressBeat":
+      return progressBeat(state, event)
+    case "TaskCompleted":
+      return taskCompleted(state, event, r)
+    case "TaskFailed":
+      return taskFailed(state, event, r)
+    case "RetryScheduled":
+      return withJob(state, event.jobId, r, (job) => {
+        const pending = job.needsDecision.get(event.index)
+        if (job.phase !== "running" || pending === undefined || pending.attempt !== event.attempt) {
+          return r(`task ${event.index} attempt ${event.attempt} of ${job.jobId} is not awaiting a decision`)
+        }
+        job.needsDecision.delete(event.index)
+        job.status[event.index] = TaskStatus.Pending
+        job.retryAt.set(event.index, event.notBefore)
+      })
+    case "TaskReclaimed":
+      return withJob(state, event.jobId, r, (job) => {
+        const run = job.running.get(runKey(event.index, event.attempt))
+        if (run === undefined) return r(`task ${event.index} attempt ${event.attempt} of ${job.jobId} is not running`)
+        releaseRun(state, job, run, true)
+        failAttempt(job, run.index, run.attempt, `reclaimed: ${event.reason}`, true)
+      })
+    case "JobCompleted":
+      return withJob(state, event.jobId, r, (job) => {
+        if (job.phase !== "running" || job.done !== job.count) return r(`job ${job.jobId} is not complete (${job.done}/${job.count} tasks)`)
+        endJob(state, job, "completed", event.ts)
+        job.result = event.result
+      })
+    case "JobFailed":
+      return withJob(state, event.jobId, r, (job) => {
+        if (isFinished(job.phase)) return r(`job ${job.jobId} already ${job.phase}`)
+        endJob(state, job, "failed", event.ts)
+        job.reason = event.reason
+      })
+    case "JobCancelled":
+      return withJob(state, event.jobId, r, (job) => {
+        if (isFinished(job.phase)) return r(`job ${job.jobId} already ${job.phase}`)
+        endJob(state, job, "cancelled", event.ts)
+        job.reason = event.reason
+      })
+    case "WorkerJoined":
+      return workerJoined(state, event)
+    case "WorkerDraining":
+      return withWorker(state, event.workerId, r, (worker) => {
+        if (worker.phase !== "live") return r(`worker ${worker.workerId} is ${worker.phase}, not live`)
+        worker.phase = "draining"
+        worker.lastEventAt = event.ts
+      })
+    case "WorkerLeft":
+      return withWorker(state, event.workerId, r, (worker) => workerGone(state, worker, "left", event.ts))
+    case "WorkerLost":
+      return withWorker(state, event.workerId, r, (worker) => {
+        if (worker.phase !== "live" && worker.phase !== "draining") return r(`worker ${worker.workerId} is already ${worker.phase}`)
+        workerGone(state, worker, "lost", event.ts)
+      })
+  }
+}
+
+type Reject = (reason: string) => void
+
+const withJob = (state: ClusterState, jobId: string, r: Reject, f: (job: JobState) => void): void => {
+  const job = state.jobs.get(jobId)
+  if (job === undefined) return r(`unknown job ${jobId}`)
+  f(job)
+}
+
+const withWorker = (state: ClusterState, workerId: string, r: Reject, f: (worker: WorkerState) => void): void => {
+  const worker = state.workers.get(workerId)
+  if (worker === undefined) return r(`unknown worker ${workerId}`)
+  f(worker)
+}
+
+const coordinatorStarted = (state: ClusterState, event: EventOf<"CoordinatorStarted">, r: Reject): void => {
+  if (event.epoch <= state.epoch) {
+    state.fencedCount++
+    return r(`epoch ${event.epoch} is not newer than the current epoch ${state.epoch}`)
+  }
+  state.epoch = event.epoch
+  state.leaderId = event.writer.id
+  state.leaderSince = event.ts
+}
+
+const jobSubmitted = (state: ClusterState, event: EventOf<"JobSubmitted">, r: Reject): void => {
+  if (state.jobs.has(event.jobId)) return r(`job ${event.jobId} was already submitted`)
+  state.activeJobs.add(event.jobId)
+  state.jobs.set(event.jobId, {
+    jobId: event.jobId,
+    spec: event.spec,
+    submittedAt: event.ts,
+    submittedBy: event.writer.id,
+    phase: "queued",
+    count: event.spec.tasks,
+    done: 0,
+    duplicates: 0,
+    failures: 0,
+    status: EMPTY,
+    attempts: EMPTY,
+    cursor: 0,
+    running: new Map(),
+    orphans: new Map(),
+    retryAt: new Map(),
+    needsDecision: new Map(),
+    lastError: new Map(),
+    sum: 0n,
+    cancelRequested: undefined,
+    startedAt: undefined,
+    endedAt: undefined,
+    result: undefined,
+    reason: undefined,
+    taskMsTotal: 0
+  })
+}
+
+const EMPTY = new Uint8Array(0)
+
+const tasksScheduled = (job: JobState, event: EventOf<"TasksScheduled">, r: Reject): void => {
+  if (job.phase !== "queued") return r(`job ${job.jobId} is ${job.phase}, not queued`)
+  if (event.count !== job.count) return r(`job ${job.jobId} has ${job.count} tasks, not ${event.count}`)
+  job.phase = "running"
+  job.startedAt = event.ts
+  job.status = new Uint8Array(job.count)
+  job.attempts = new Uint8Array(job.count)
+}
+
+const taskLeased = (state: ClusterState, event: EventOf<"TaskLeased">, r: Reject): void => {
+  const worker = state.workers.get(event.workerId)
+  if (worker === undefined || worker.phase !== "live") return r(`worker ${event.workerId} is ${worker?.phase ?? "unknown"}, not live`)
+  for (const lease of event.leases) {
+    const job = state.jobs.get(lease.jobId)
+    if (job === undefined || job.phase !== "running") {
+      r(`task ${lease.index} of ${lease.jobId}: job is ${job?.phase ?? "unknown"}`)
+      continue
+    }
+    if (lease.index >= job.count) {
+      r(`task ${lease.index} of ${job.jobId}: the job has ${job.count} tasks`)
+      continue
+    }
+    const status = job.status[lease.index]
+    if (status === TaskStatus.Done || status === TaskStatus.Dead || status === TaskStatus.NeedsDecision) {
+      r(`task ${lease.index} of ${job.jobId} cannot be leased in its state`)
+      continue
+    }
+    if (lease.attempt !== (job.attempts[lease.index] ?? 0) + 1) {
+      r(`task ${lease.index} of ${job.jobId}: attempt ${lease.attempt} is not the next attempt`)
+      continue
+    }
+    job.attempts[lease.index] = lease.attempt
+    job.status[lease.index] = TaskStatus.Running
+    job.retryAt.delete(lease.index)
+    const run: Run = {
+      index: lease.index,
+      attempt: lease.attempt,
+      workerId: worker.workerId,
+      leasedAt: event.ts,
+      deadline: lease.deadline,
+      progress: 0,
+      progressAt: event.ts
+    }
+    job.running.set(runKey(lease.index, lease.attempt), run)
+    worker.leases.add(leaseKey(job.jobId, lease.index, lease.attempt))
+    worker.assigned++
+    while (job.cursor < job.count && job.attempts[job.cursor] !== 0) job.cursor++
+  }
+}
+
+const progressBeat = (state: ClusterState, event: EventOf<"ProgressBeat">): void => {
+  const worker = state.workers.get(event.workerId)
+  if (worker !== undefined) worker.lastEventAt = event.ts
+  for (const beat of event.beats) {
+    const run = state.jobs.get(beat.jobId)?.running.get(runKey(beat.index, beat.attempt))
+    // Beats are observations: a late or stray one is harmless and simply not applied.
+    if (run === undefined || run.workerId !== event.workerId) continue
+    if (beat.progress > run.progress) {
+      run.progress = beat.progress
+      run.progressAt = event.ts
+    }
+  }
+}
+
+/** Finds who may report attempt (index, attempt) of a job: the lease holder, or the holder of a reclaimed attempt. */
+const attemptHolder = (job: JobState, index: number, attempt: number): { run: Run | undefined; workerId: string | undefined } => {
+  const run = job.running.get(runKey(index, attempt))
+  if (run !== undefined) return { run, workerId: run.workerId }
+  return { run: undefined, workerId: job.orphans.get(runKey(index, attempt)) }
+}
+
+const taskCompleted = (state: ClusterState, event: EventOf<"TaskCompleted">, r: Reject): void => {
+  const reporter = state.workers.get(event.workerId)
+  if (reporter !== undefined) reporter.lastEventAt = event.ts
+  for (const result of event.results) {
+    const job = state.jobs.get(result.jobId)
+    if (job === undefined) {
+      r(`result for unknown job ${result.jobId}`)
+      continue
+    }
+    const where = `task ${result.index} attempt ${result.attempt} of ${job.jobId}`
+    if (job.status.length === 0 || result.index >= job.count || result.attempt > (job.attempts[result.index] ?? 0)) {
+      r(`result for ${where}, which was never leased`)
+      continue
+    }
+    const { run, workerId } = attemptHolder(job, result.index, result.attempt)
+    if (run !== undefined) {
+      if (workerId !== event.workerId) {
+        r(`result for ${where} from ${event.workerId}, but it is leased to ${workerId}`)
+        continue
+      }
+      releaseRun(state, job, run, false)
+    }
+    if (job.status[result.index] === TaskStatus.Done || isFinished(job.phase)) {
+      job.duplicates++
+      state.duplicateResults++
+      continue
+    }
+    if (run === undefined && workerId !== event.workerId) {
+      r(`result for ${where} from ${event.workerId}, which does not hold it`)
+      continue
+    }
+    if (job.spec.kind === "sum" || job.spec.kind === "sumsq") {
+      const value = typeof result.result === "string" ? parseInteger(result.result) : undefined
+      if (value === undefined) {
+        r(`result for ${where} is not a decimal integer string`)
+        continue
+      }
+      job.sum += value
+    }
+    job.status[result.index] = TaskStatus.Done
+    job.done++
+    job.taskMsTotal += result.ms
+    job.retryAt.delete(result.index)
+    job.needsDecision.delete(result.index)
+    clearOrphans(job, result.index)
+    if (reporter !== undefined) {
+      reporter.completed++
+      reporter.taskMsTotal += result.ms
+    }
+  }
+}
+
+const taskFailed = (state: ClusterState, event: EventOf<"TaskFailed">, r: Reject): void => {
+  const reporter = state.workers.get(event.workerId)
+  if (reporter !== undefined) reporter.lastEventAt = event.ts
+  for (const failure of event.failures) {
+    const job = state.jobs.get(failure.jobId)
+    if (job === undefined) {
+      r(`failure for unknown job ${failure.jobId}`)
+      continue
+    }
+    const where = `task ${failure.index} attempt ${failure.attempt} of ${job.jobId}`
+    const { run, workerId } = attemptHolder(job, failure.index, failure.attempt)
+    if (workerId === undefined) {
+      // A failure of an attempt that was reclaimed and retried, or of a job that has ended: nothing to undo.
+      if (failure.attempt > (job.attempts[failure.index] ?? 0)) r(`failure for ${where}, which was never leased`)
+      continue
+    }
+    if (workerId !== event.workerId) {
+      r(`failure for ${where} from ${event.workerId}, but it is held by ${workerId}`)
+      continue
+    }
+    if (run !== undefined) releaseRun(state, job, run, false)
+    else job.orphans.delete(runKey(failure.index, failure.attempt))
+    if (reporter !== undefined) reporter.failed++
+    if (job.status[failure.index] === TaskStatus.Done || isFinished(job.phase)) continue
+    failAttempt(job, failure.index, failure.attempt, failure.error, failure.retryable)
+  }
+}
+
+/** An attempt ended without a result: if no other attempt of the task is running, the coordinator must decide. */
+const failAttempt = (job: JobState, index: number, attempt: number, error: string, retryable: boolean): void => {
+  job.failures++
+  job.lastError.set(index, error)
+  if (job.status[index] !== TaskStatus.Running) return
+  for (let a = 1; a <= (job.attempts[index] ?? 0); a++) if (job.running.has(runKey(index, a))) return
+  job.status[index] = TaskStatus.NeedsDecision
+  job.needsDecision.set(index, { attempt, error, retryable })
+}
+
+/** Frees the worker slot of an attempt; a reclaimed one stays allowed to report (first valid result wins). */
+const releaseRun = (state: ClusterState, job: JobState, run: Run, reclaimed: boolean): void => {
+  job.running.delete(runKey(run.index, run.attempt))
+  state.workers.get(run.workerId)?.leases.delete(leaseKey(job.jobId, run.index, run.attempt))
+  if (reclaimed) job.orphans.set(runKey(run.index, run.attempt), run.workerId)
+}
+
+const clearOrphans = (job: JobState, index: number): void => {
+  if (job.orphans.size === 0) return
+  for (let a = 1; a <= (job.attempts[index] ?? 0); a++) job.orphans.delete(runKey(index, a))
+}
+
+const endJob = (state: ClusterState, job: JobState, phase: JobState["phase"], ts: number): void => {
+  job.phase = phase
+  job.endedAt = ts
+  state.activeJobs.delete(job.jobId)
+  // The job's leases stop counting against worker slots at once: workers abort them on seeing the end.
+  for (const run of job.running.values()) {
+    state.workers.get(run.workerId)?.leases.delete(leaseKey(job.jobId, run.index, run.attempt))
+  }
+  job.running.clear()
+  job.orphans.clear()
+  job.retryAt.clear()
+  job.needsDecision.clear()
+}
+
+const workerJoined = (state: ClusterState, event: EventOf<"WorkerJoined">): void => {
+  const existing = state.workers.get(event.workerId)
+  if (existing !== undefined) {
+    // A restarted process with the same id does not hold its predecessor's leases.
+    reclaimAll(state, existing, "worker restarted")
+    existing.slots = event.slots
+    existing.host = event.host
+    existing.pid = event.pid
+    existing.kinds = event.kinds
+    existing.phase = "live"
+    existing.joinedAt = event.ts
+    existing.lastEventAt = event.ts
+    return
+  }
+  state.workers.set(event.workerId, {
+    workerId: event.workerId,
+    slots: event.slots,
+    host: event.host,
+    pid: event.pid,
+    kinds: event.kinds,
+    phase: "live",
+    joinedAt: event.ts,
+    lastEventAt: event.ts,
+    leases: new Set(),
+    assigned: 0,
+    completed: 0,
+    failed: 0,
+    taskMsTotal: 0
+  })
+}
+
+const workerGone = (state: ClusterState, worker: WorkerState, phase: "left" | "lost", ts: number): void => {
+  reclaimAll(state, worker, phase === "lost" ? "worker lost" : "worker left")
+  worker.phase = phase
+  worker.lastEventAt = ts
+}
+
+const reclaimAll = (state: ClusterState, worker: WorkerState, reason: string): void => {
+  for (const key of [...worker.leases]) {
+    const slash = key.lastIndexOf("/")
+    const job = state.jobs.get(key.slice(0, slash))
+    const run = job?.running.get(key.slice(slash + 1))
+    if (job === undefined || run === undefined) continue
+    releaseRun(state, job, run, true)
+    failAttempt(job, run.index, run.attempt, reason, true)
+  }
+  worker.leases.clear()
+}
