@@ -1,0 +1,70 @@
+// Request/reply endpoints of the leading coordinator: read models of its live projections.
+import { hostname } from "node:os"
+import type { Msg, Subscription } from "@nats-io/transport-node"
+import { stateDigest } from "../projections/digest.ts"
+import { jobView, jobsView, summaryView, workersView } from "../projections/views.ts"
+import { controlSubject } from "../nats/subjects.ts"
+import type { Coordinator } from "./coordinator.ts"
+
+export type InfoReply = {
+  readonly leader: string
+  readonly epoch: number
+  readonly host: string
+  readonly pid: number
+  readonly appliedSeq: number
+  readonly streamLastSeq: number
+  readonly digest: string
+  readonly standbys: ReadonlyArray<string>
+  readonly snapshot: null
+  readonly summary: ReturnType<typeof summaryView>
+}
+
+const reply = (msg: Msg, value: unknown): void => {
+  msg.respond(JSON.stringify(value))
+}
+
+const requestBody = (msg: Msg): Record<string, unknown> => {
+  try {
+    const value: unknown = msg.data.length === 0 ? {} : JSON.parse(new TextDecoder().decode(msg.data))
+    return typeof value === "object" && value !== null ? (value as Record<string, unknown>) : {}
+  } catch {
+    return {}
+  }
+}
+
+export const serveControl = (coordinator: Coordinator): Subscription[] => {
+  const { nc, state } = coordinator
+  const handle = (verb: string, answer: (msg: Msg) => unknown | Promise<unknown>): Subscription =>
+    nc.subscribe(controlSubject(verb), {
+      callback: (_error, msg) => {
+        Promise.resolve()
+          .then(() => answer(msg))
+          .then(
+            (value) => reply(msg, value),
+            (error: Error) => reply(msg, { error: error.message })
+          )
+      }
+    })
+  return [
+    handle("info", async (): Promise<InfoReply> => ({
+      leader: coordinator.id,
+      epoch: coordinator.epoch,
+      host: hostname(),
+      pid: process.pid,
+      appliedSeq: state.seq,
+      streamLastSeq: await coordinator.log.lastSeq().catch(() => -1),
+      digest: stateDigest(state),
+      standbys: [],
+      snapshot: null,
+      summary: summaryView(state)
+    })),
+    handle("jobs", () => ({ jobs: jobsView(state) })),
+    handle("job", (msg) => {
+      const jobId = String(requestBody(msg).jobId ?? "")
+      const job = state.jobs.get(jobId)
+      if (job === undefined) return { error: `unknown job ${jobId}` }
+      return { job: jobView(job), lastErrors: [...job.lastError.entries()].slice(-5).map(([index, error]) => ({ index, error })) }
+    }),
+    handle("workers", () => ({ workers: workersView(state) }))
+  ]
+}

@@ -1,0 +1,229 @@
+// The scheduler: a pure function from (state, decisions in flight, now) to the next decisions.
+// Decisions in flight are the coordinator's own events that are published but not yet folded; the
+// overlay keeps the scheduler from deciding the same thing twice while they travel through the log.
+import { taskInput } from "../domain/job-spec.ts"
+import { TaskStatus, type ClusterState, type JobState, type WorkerState } from "../projections/state.ts"
+
+export type LeaseDraft = { jobId: string; index: number; attempt: number; kind: string; input: unknown; deadline: number }
+
+export type Draft =
+  | { readonly type: "TasksScheduled"; readonly jobId: string; readonly count: number }
+  | { readonly type: "JobCancelled"; readonly jobId: string; readonly reason: string }
+  | { readonly type: "JobCompleted"; readonly jobId: string; readonly result: string }
+  | { readonly type: "JobFailed"; readonly jobId: string; readonly reason: string }
+  | {
+      readonly type: "RetryScheduled"
+      readonly jobId: string
+      readonly index: number
+      readonly attempt: number
+      readonly delayMs: number
+      readonly notBefore: number
+      readonly reason: string
+    }
+  | { readonly type: "TaskLeased"; readonly workerId: string; readonly leases: LeaseDraft[] }
+  | { readonly type: "WorkerLost"; readonly workerId: string; readonly reason: string }
+
+/** What the coordinator has published and not yet seen folded. */
+export class InFlight {
+  readonly keys = new Set<string>()
+  readonly slots = new Map<string, number>()
+  /** Per job, where the next scan for never-leased tasks may start (past tasks being leased). */
+  readonly freshFrom = new Map<string, number>()
+
+  /** Registers a draft as in flight; returns the function that releases it. */
+  hold(draft: Draft): () => void {
+    const keys = draftKeys(draft)
+    for (const key of keys) this.keys.add(key)
+    const workerId = draft.type === "TaskLeased" ? draft.workerId : undefined
+    const n = draft.type === "TaskLeased" ? draft.leases.length : 0
+    if (workerId !== undefined) this.slots.set(workerId, (this.slots.get(workerId) ?? 0) + n)
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      for (const key of keys) this.keys.delete(key)
+      if (workerId !== undefined) {
+        const left = (this.slots.get(workerId) ?? 0) - n
+        if (left > 0) this.slots.set(workerId, left)
+        else this.slots.delete(workerId)
+      }
+    }
+  }
+
+  /** Forget scan hints (after a failed publish, tasks below the hint may need leasing again). */
+  resetHints(): void {
+    this.freshFrom.clear()
+  }
+}
+
+const jobKey = (jobId: string) => `job:${jobId}`
+const taskKey = (jobId: string, index: number) => `task:${jobId}/${index}`
+
+const draftKeys = (draft: Draft): string[] => {
+  switch (draft.type) {
+    case "RetryScheduled":
+      return [taskKey(draft.jobId, draft.index)]
+    case "TaskLeased":
+      return draft.leases.map((l) => taskKey(l.jobId, l.index))
+    case "WorkerLost":
+      return [`worker:${draft.workerId}`]
+    default:
+      return [jobKey(draft.jobId)]
+  }
+}
+
+export type SchedulerOptions = {
+  /** Leases per TaskLeased event at most (keeps events small). */
+  readonly maxLeasesPerEvent: number
+  /** Random number in [0, 1) for backoff jitter; the chosen delay is recorded in the event. */
+  readonly random: () => number
+}
+
+export const DEFAULT_SCHEDULER_OPTIONS: SchedulerOptions = { maxLeasesPerEvent: 512, random: Math.random }
+
+/** Exponential backoff with ±20 % jitter, capped: the delay before attempt `failedAttempt + 1`. */
+export const retryDelayMs = (spec: { backoffMs: number; backoffMaxMs: number }, failedAttempt: number, random: number): number => {
+  const exponential = spec.backoffMs * 2 ** Math.max(0, failedAttempt - 1)
+  const capped = Math.min(spec.backoffMaxMs, exponential)
+  return Math.round(Math.min(spec.backoffMaxMs, capped * (0.8 + 0.4 * random)))
+}
+
+/** Attempts of one task can never exceed what the per-task counter holds. */
+const ATTEMPT_CEILING = 255
+
+/** The decisions to make now. Does not mutate the state. */
+export const plan = (
+  state: ClusterState,
+  inFlight: InFlight,
+  now: number,
+  options: SchedulerOptions = DEFAULT_SCHEDULER_OPTIONS
+): Draft[] => {
+  const drafts: Draft[] = []
+  const runnable: JobState[] = []
+  for (const jobId of state.activeJobs) {
+    const job = state.jobs.get(jobId) as JobState
+    if (inFlight.keys.has(jobKey(job.jobId))) continue
+    if (job.cancelRequested !== undefined) {
+      drafts.push({ type: "JobCancelled", jobId: job.jobId, reason: job.cancelRequested })
+      continue
+    }
+    if (job.phase === "queued") {
+      drafts.push({ type: "TasksScheduled", jobId: job.jobId, count: job.count })
+      continue
+    }
+    if (job.done === job.count) {
+      drafts.push({ type: "JobCompleted", jobId: job.jobId, result: job.sum.toString() })
+      continue
+    }
+    const failure = decideFailures(job, inFlight, now, options, drafts)
+    if (failure !== undefined) {
+      drafts.push(failure)
+      continue
+    }
+    runnable.push(job)
+  }
+  leaseTasks(state, runnable, inFlight, now, options, drafts)
+  return drafts
+}
+
+/** Retry or give up on every task awaiting a decision; returns a JobFailed draft when the job cannot finish. */
+const decideFailures = (job: JobState, inFlight: InFlight, now: number, options: SchedulerOptions, drafts: Draft[]): Draft | undefined => {
+  const due: Array<[number, { attempt: number; error: string }]> = []
+  for (const [index, failed] of job.needsDecision) {
+    if (inFlight.keys.has(taskKey(job.jobId, index))) continue
+    const attempts = job.attempts[index] ?? 0
+    const exhausted = attempts >= job.spec.maxAttempts || attempts >= ATTEMPT_CEILING
+    if (!failed.retryable || exhausted) {
+      const why = failed.retryable ? `gave up after ${attempts} attempt${attempts === 1 ? "" : "s"}` : "non-retryable error"
+      return { type: "JobFailed", jobId: job.jobId, reason: `task ${index} failed (${why}): ${failed.error}` }
+    }
+    due.push([index, failed])
+  }
+  for (const [index, failed] of due) {
+    const delayMs = retryDelayMs(job.spec, failed.attempt, options.random())
+    drafts.push({
+      type: "RetryScheduled",
+      jobId: job.jobId,
+      index,
+      attempt: failed.attempt,
+      delayMs,
+      notBefore: now + delayMs,
+      reason: failed.error
+    })
+  }
+  return undefined
+}
+
+type Slot = { worker: WorkerState; free: number; leases: LeaseDraft[] }
+
+/** Fills free worker slots with runnable tasks, least-loaded worker first, jobs in submission order. */
+const leaseTasks = (
+  state: ClusterState,
+  jobs: JobState[],
+  inFlight: InFlight,
+  now: number,
+  options: SchedulerOptions,
+  drafts: Draft[]
+): void => {
+  if (jobs.length === 0) return
+  const slots: Slot[] = []
+  for (const worker of state.workers.values()) {
+    if (worker.phase !== "live") continue
+    const free = worker.slots - worker.leases.size - (inFlight.slots.get(worker.workerId) ?? 0)
+    if (free > 0) slots.push({ worker, free, leases: [] })
+  }
+  if (slots.length === 0) return
+  let capacity = slots.reduce((n, s) => n + s.free, 0)
+  const tasks: LeaseDraft[] = []
+  for (const job of jobs) {
+    if (capacity === 0) break
+    capacity -= collectRunnable(job, inFlight, now, capacity, tasks)
+  }
+  // Deal tasks round-robin over workers ordered by free slots, so load stays even.
+  slots.sort((a, b) => b.free - a.free)
+  let next = 0
+  for (const task of tasks) {
+    for (let tries = 0; tries < slots.length; tries++) {
+      const slot = slots[next % slots.length] as Slot
+      next++
+      if (slot.leases.length < slot.free) {
+        slot.leases.push(task)
+        break
+      }
+    }
+  }
+  for (const slot of slots) {
+    for (let i = 0; i < slot.leases.length; i += options.maxLeasesPerEvent) {
+      drafts.push({ type: "TaskLeased", workerId: slot.worker.workerId, leases: slot.leases.slice(i, i + options.maxLeasesPerEvent) })
+    }
+  }
+}
+
+/** Adds up to `limit` runnable tasks of a job (due retries first, then never-leased ones); returns how many. */
+const collectRunnable = (job: JobState, inFlight: InFlight, now: number, limit: number, out: LeaseDraft[]): number => {
+  let taken = 0
+  const lease = (index: number) => {
+    out.push({
+      jobId: job.jobId,
+      index,
+      attempt: (job.attempts[index] ?? 0) + 1,
+      kind: job.spec.kind,
+      input: taskInput(job.spec, index),
+      deadline: now + job.spec.leaseMs
+    })
+    taken++
+  }
+  for (const [index, notBefore] of job.retryAt) {
+    if (taken === limit) return taken
+    if (notBefore > now || inFlight.keys.has(taskKey(job.jobId, index))) continue
+    if (job.status[index] !== TaskStatus.Pending) continue
+    lease(index)
+  }
+  let index = Math.max(job.cursor, inFlight.freshFrom.get(job.jobId) ?? 0)
+  for (; index < job.count && taken < limit; index++) {
+    if (job.attempts[index] !== 0 || inFlight.keys.has(taskKey(job.jobId, index))) continue
+    lease(index)
+  }
+  inFlight.freshFrom.set(job.jobId, index)
+  return taken
+}
