@@ -1,0 +1,289 @@
+// The worker: joins, receives its leases on its own subject, runs up to `slots` tasks at once, and writes
+// what happened as facts (TaskCompleted, TaskFailed, ProgressBeat), batched so that a burst of results
+// costs one durable write.
+import { hostname } from "node:os"
+import { NoRespondersError, TimeoutError, type NatsConnection, type Subscription } from "@nats-io/transport-node"
+import { decodeEvent } from "../domain/event-codec.ts"
+import type { DtqEvent, EventOf } from "../domain/events.ts"
+import { newEventId, newProcessId } from "../domain/ids.ts"
+import { connectCluster } from "../nats/connection.ts"
+import { EventLog } from "../nats/event-log.ts"
+import { CHAT_SUBJECT, eventTypeSubject, heartbeatSubject, leaseSubject, workerPingSubject } from "../nats/subjects.ts"
+import { builtinHandlers } from "./builtin-handlers.ts"
+import { NO_FAULTS, afterTask, beforeTask, type FaultOptions } from "./faults.ts"
+import { TaskError, type TaskHandler } from "./task-handler.ts"
+
+export type WorkerOptions = {
+  readonly url: string
+  readonly id?: string
+  /** Tasks run at once. Default 4. */
+  readonly slots?: number
+  /** Extra task handlers by kind (user-defined tasks). */
+  readonly handlers?: ReadonlyMap<string, TaskHandler>
+  readonly faults?: FaultOptions
+  /** Liveness beat interval. Default 1000 ms. */
+  readonly heartbeatMs?: number
+  /** How often task progress is written. Default 1000 ms. */
+  readonly progressMs?: number
+  readonly log?: (line: string) => void
+}
+
+/** Another live worker already uses this id. */
+export class DuplicateWorker extends Error {}
+
+type Lease = EventOf<"TaskLeased">["leases"][number]
+type Result = EventOf<"TaskCompleted">["results"][number]
+type Failure = EventOf<"TaskFailed">["failures"][number]
+type Running = { readonly lease: Lease; readonly abort: AbortController; progress: number; progressDirty: boolean }
+
+const MAX_BATCH = 1000
+const key = (l: { jobId: string; index: number; attempt: number }) => `${l.jobId}/${l.index}.${l.attempt}`
+const ENDED = ["JobCompleted", "JobFailed", "JobCancelled"] as const
+
+export class Worker {
+  readonly id: string
+  readonly slots: number
+  readonly nc: NatsConnection
+  readonly log: EventLog
+  readonly #handlers: Map<string, TaskHandler>
+  readonly #faults: FaultOptions
+  readonly #options: WorkerOptions
+  readonly #running = new Map<string, Running>()
+  readonly #subscriptions: Subscription[] = []
+  readonly #timers: NodeJS.Timeout[] = []
+  #results: Result[] = []
+  #failures: Failure[] = []
+  #flushQueued = false
+  readonly #unsent = new Set<Promise<void>>()
+  #maxEpoch = 0
+  #draining = false
+  #stopped = false
+  completed = 0
+
+  private constructor(nc: NatsConnection, log: EventLog, id: string, options: WorkerOptions) {
+    this.nc = nc
+    this.log = log
+    this.id = id
+    this.slots = options.slots ?? 4
+    this.#options = options
+    this.#faults = options.faults ?? NO_FAULTS
+    this.#handlers = builtinHandlers()
+    for (const [kind, handler] of options.handlers ?? []) this.#handlers.set(kind, handler)
+  }
+
+  static async start(options: WorkerOptions): Promise<Worker> {
+    const id = options.id ?? newProcessId("w")
+    const nc = await connectCluster(options.url, { name: `dtq-worker-${id}` })
+    try {
+      await refuseDuplicate(nc, id)
+      const log = await EventLog.open(nc)
+      const worker = new Worker(nc, log, id, options)
+      await worker.#join()
+      return worker
+    } catch (error) {
+      await nc.close().catch(() => undefined)
+      throw error
+    }
+  }
+
+  get inFlight(): number {
+    return this.#running.size
+  }
+
+  async #join(): Promise<void> {
+    const nc = this.nc
+    this.#subscriptions.push(
+      nc.subscribe(workerPingSubject(this.id), {
+        callback: (_e, msg) => {
+          msg.respond(JSON.stringify({ workerId: this.id, host: hostname(), pid: process.pid }))
+        }
+      }),
+      nc.subscribe(leaseSubject(this.id), { callback: (_e, msg) => this.#onLeases(msg.data) }),
+      ...ENDED.map((type) => nc.subscribe(eventTypeSubject(type), { callback: (_e, msg) => this.#onJobEnded(msg.data) })),
+      nc.subscribe(CHAT_SUBJECT, { callback: (_e, msg) => this.#onChat(msg.data) })
+    )
+    await this.#write({
+      type: "WorkerJoined",
+      ...this.#envelope(),
+      workerId: this.id,
+      slots: this.slots,
+      host: hostname(),
+      pid: process.pid,
+      kinds: [...this.#handlers.keys()]
+    })
+    const beat = () => nc.publish(heartbeatSubject(this.id), JSON.stringify({ inFlight: this.#running.size, draining: this.#draining }))
+    beat()
+    this.#timers.push(setInterval(beat, this.#options.heartbeatMs ?? 1000))
+    this.#timers.push(setInterval(() => this.#flushProgress(), this.#options.progressMs ?? 1000))
+    this.#say(`joined with ${this.slots} slots; runs ${[...this.#handlers.keys()].join(", ")}`)
+  }
+
+  #envelope() {
+    return { id: newEventId(), v: 1 as const, ts: Date.now(), writer: { role: "worker" as const, id: this.id } }
+  }
+
+  #onLeases(data: Uint8Array): void {
+    const decoded = decodeEvent(data)
+    if (!decoded.ok || decoded.event.type !== "TaskLeased" || decoded.event.workerId !== this.id) return
+    const event = decoded.event
+    // A lease of a deposed coordinator is not honoured: the log would not accept its result anyway.
+    if (event.epoch < this.#maxEpoch) return
+    this.#maxEpoch = event.epoch
+    for (const lease of event.leases) {
+      if (this.#running.has(key(lease))) continue
+      if (this.#draining || this.#stopped) {
+        this.#failures.push({ jobId: lease.jobId, index: lease.index, attempt: lease.attempt, error: "worker is draining", retryable: true })
+        this.#queueFlush()
+        continue
+      }
+      void this.#run(lease)
+    }
+  }
+
+  async #run(lease: Lease): Promise<void> {
+    const entry: Running = { lease, abort: new AbortController(), progress: 0, progressDirty: false }
+    const signal = entry.abort.signal
+    this.#running.set(key(lease), entry)
+    const started = performance.now()
+    try {
+      const handler = this.#handlers.get(lease.kind)
+      if (handler === undefined) throw new TaskError(`this worker has no handler for task kind ${lease.kind}`, { retryable: true })
+      await beforeTask(this.#faults, signal)
+      const result = await handler(lease.input, {
+        signal,
+        progress: (fraction) => {
+          if (fraction > entry.progress) {
+            entry.progress = Math.min(1, fraction)
+            entry.progressDirty = true
+          }
+        }
+      })
+      afterTask(this.#faults)
+      if (signal.aborted) return
+      this.#results.push({ jobId: lease.jobId, index: lease.index, attempt: lease.attempt, result, ms: performance.now() - started })
+      this.completed++
+    } catch (error) {
+      if (signal.aborted) return
+      const retryable = error instanceof TaskError ? error.retryable : true
+      const message = error instanceof Error ? error.message : String(error)
+      this.#failures.push({ jobId: lease.jobId, index: lease.index, attempt: lease.attempt, error: message.slice(0, 2000), retryable })
+    } finally {
+      this.#running.delete(key(lease))
+    }
+    this.#queueFlush()
+  }
+
+  #onJobEnded(data: Uint8Array): void {
+    const decoded = decodeEvent(data)
+    if (!decoded.ok || !("jobId" in decoded.event)) return
+    const jobId = decoded.event.jobId
+    for (const entry of this.#running.values()) {
+      if (entry.lease.jobId === jobId) entry.abort.abort(new Error(`job ${jobId} ended`))
+    }
+  }
+
+  #onChat(data: Uint8Array): void {
+    try {
+      const { from, text } = JSON.parse(new TextDecoder().decode(data)) as { from?: unknown; text?: unknown }
+      this.#say(`chat from ${String(from)}: ${String(text)}`)
+    } catch {
+      // not a chat message of ours
+    }
+  }
+
+  /** Coalesces every result of this turn of the event loop into one event. */
+  #queueFlush(): void {
+    if (this.#flushQueued) return
+    this.#flushQueued = true
+    setImmediate(() => {
+      this.#flushQueued = false
+      this.#flush()
+    })
+  }
+
+  #flush(): void {
+    while (this.#results.length > 0) {
+      const results = this.#results.splice(0, MAX_BATCH)
+      this.#send({ type: "TaskCompleted", ...this.#envelope(), workerId: this.id, results })
+    }
+    while (this.#failures.length > 0) {
+      const failures = this.#failures.splice(0, MAX_BATCH)
+      this.#send({ type: "TaskFailed", ...this.#envelope(), workerId: this.id, failures })
+    }
+  }
+
+  #flushProgress(): void {
+    const beats = []
+    for (const entry of this.#running.values()) {
+      if (!entry.progressDirty) continue
+      entry.progressDirty = false
+      beats.push({ jobId: entry.lease.jobId, index: entry.lease.index, attempt: entry.lease.attempt, progress: entry.progress })
+    }
+    if (beats.length > 0) this.#send({ type: "ProgressBeat", ...this.#envelope(), workerId: this.id, beats })
+  }
+
+  /** Sends a fact without blocking the task loop; a failed write is retried with the same id until it lands. */
+  #send(event: DtqEvent): void {
+    const attempt: Promise<void> = this.#write(event).then(
+      () => {
+        this.#unsent.delete(attempt)
+      },
+      (error: Error) => {
+        this.#unsent.delete(attempt)
+        if (this.#stopped && this.nc.isClosed()) return
+        this.#say(`could not record ${event.type} (${error.message}); retrying`)
+        setTimeout(() => this.#send(event), 1000)
+      }
+    )
+    this.#unsent.add(attempt)
+  }
+
+  async #write(event: DtqEvent): Promise<void> {
+    await this.log.append(event)
+  }
+
+  #say(line: string): void {
+    this.#options.log?.(`[worker ${this.id}] ${line}`)
+  }
+
+  /**
+   * Stops the worker. With `drain` (SIGTERM): takes no new tasks, lets the running ones finish (up to
+   * `drainTimeoutMs`), writes their results, leaves the cluster. Without: aborts running tasks.
+   */
+  async stop(options: { drain?: boolean; drainTimeoutMs?: number } = {}): Promise<void> {
+    if (this.#stopped) return
+    if (options.drain === true) {
+      this.#draining = true
+      await this.#write({ type: "WorkerDraining", ...this.#envelope(), workerId: this.id }).catch(() => undefined)
+      const deadline = Date.now() + (options.drainTimeoutMs ?? 30_000)
+      while (this.#running.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    }
+    this.#stopped = true
+    for (const entry of this.#running.values()) entry.abort.abort(new Error("worker stopping"))
+    for (const timer of this.#timers) clearInterval(timer)
+    this.#flush()
+    this.#flushProgress()
+    await Promise.allSettled([...this.#unsent])
+    if (options.drain === true) {
+      await this.#write({ type: "WorkerLeft", ...this.#envelope(), workerId: this.id }).catch(() => undefined)
+    }
+    for (const sub of this.#subscriptions) sub.unsubscribe()
+    await this.nc.drain().catch(() => undefined)
+  }
+}
+
+/** Refuses to start a second live worker with the same id (it would receive the other's leases). */
+const refuseDuplicate = async (nc: NatsConnection, id: string): Promise<void> => {
+  try {
+    const reply = await nc.request(workerPingSubject(id), "", { timeout: 500 })
+    const other = JSON.parse(new TextDecoder().decode(reply.data)) as { host?: string; pid?: number }
+    throw new DuplicateWorker(`worker id ${id} is already in use by a live worker (pid ${other.pid} on ${other.host}); choose another --id`)
+  } catch (error) {
+    if (error instanceof DuplicateWorker) throw error
+    if (error instanceof NoRespondersError || error instanceof TimeoutError) return
+    const cause = (error as Error).cause
+    if (cause instanceof NoRespondersError || cause instanceof TimeoutError) return
+    if (/no responders|timeout/i.test(String(error))) return
+    throw error
+  }
+}
