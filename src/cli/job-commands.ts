@@ -1,0 +1,217 @@
+// One-shot producer commands: submit, inspect, control.
+import { Client, type JobOutcome } from "../producer/client.ts"
+import { jobDetail, jobsTable, progressBar, workersTable, duration } from "../producer/format.ts"
+import { stateDigest } from "../projections/digest.ts"
+import { jobsView, summaryView, workersView, type JobView, type WorkerView } from "../projections/views.ts"
+import type { InfoReply } from "../coordinator/control.ts"
+import { resolveNatsUrl } from "../nats/connection.ts"
+import { BadSpec } from "../domain/errors.ts"
+import { UsageError, boolFlag, intFlag, parseArgs, stringFlag, type Parsed } from "./args.ts"
+
+const out = (text: string) => process.stdout.write(`${text}\n`)
+const json = (value: unknown) => out(JSON.stringify(value))
+const note = (text: string) => process.stderr.write(`${text}\n`)
+
+export const withClient = async <T>(args: Parsed, f: (client: Client) => Promise<T>): Promise<T> => {
+  const client = await Client.connect(resolveNatsUrl(stringFlag(args, "nats")))
+  try {
+    return await f(client)
+  } finally {
+    await client.close()
+  }
+}
+
+const POLICY_FLAGS = { "max-attempts": "string", "backoff-ms": "string", "lease-ms": "string" } as const
+
+/** `dtq sum A B` / `dtq sumsq A B`. */
+export const rangeCommand = (op: "sum" | "sumsq") => async (argv: string[]): Promise<number> => {
+  const args = parseArgs(op, argv, { tasks: "string", name: "string", wait: "boolean", json: "boolean", ...POLICY_FLAGS })
+  if (args.positional.length !== 2) {
+    throw new UsageError(`dtq ${op} needs two integers, the first and last of the range (dtq ${op} 1 1000000)`)
+  }
+  const [from, to] = args.positional as [string, string]
+  const request = {
+    kind: op,
+    from,
+    to,
+    ...numberField(args, "tasks", "tasks"),
+    ...numberField(args, "max-attempts", "maxAttempts"),
+    ...numberField(args, "backoff-ms", "backoffMs"),
+    ...numberField(args, "lease-ms", "leaseMs"),
+    ...(stringFlag(args, "name") === undefined ? {} : { name: stringFlag(args, "name") })
+  }
+  return submitRequest(args, request)
+}
+
+/** Flags go into the spec as written, so the spec's own validation names the field. */
+const numberField = (args: Parsed, flag: string, field: string): Record<string, unknown> => {
+  const raw = stringFlag(args, flag)
+  if (raw === undefined) return {}
+  const n = Number(raw)
+  if (raw.trim() === "" || !Number.isFinite(n)) throw new BadSpec({ field, message: `must be a number, not ${JSON.stringify(raw)}` })
+  return { [field]: n }
+}
+
+export const submitRequest = (args: Parsed, request: Record<string, unknown>): Promise<number> =>
+  withClient(args, async (client) => {
+    const asJson = boolFlag(args, "json")
+    if (!boolFlag(args, "wait")) {
+      const { jobId, spec } = await client.submit(request)
+      if (asJson) json({ jobId, state: "submitted", tasks: spec.tasks })
+      else out(`submitted ${jobId} (${spec.kind} over ${spec.tasks} task${spec.tasks === 1 ? "" : "s"})`)
+      return 0
+    }
+    const bar = !asJson && process.stderr.isTTY === true
+    const started = Date.now()
+    const outcome = await client.run(request, (p) => {
+      if (bar) process.stderr.write(`\r${progressBar(p.done, p.tasks)} ${p.coordinator ? p.state : "waiting for a coordinator"} ${duration(Date.now() - started)}   `)
+    })
+    if (bar) process.stderr.write("\r\x1b[K")
+    printOutcome(outcome, asJson)
+    return outcome.state === "completed" ? 0 : 1
+  })
+
+export const printOutcome = (outcome: JobOutcome, asJson: boolean): void => {
+  if (asJson) {
+    json(outcome)
+    return
+  }
+  if (outcome.state === "completed") out(`${outcome.jobId} completed in ${duration(outcome.durationMs)}: ${outcome.result}`)
+  else out(`${outcome.jobId} ${outcome.state}: ${outcome.reason ?? ""}`)
+}
+
+/** Asks the coordinator; with none answering, replays the log (and says so). */
+const askOrReplay = async <T>(client: Client, verb: string, body: unknown, fromReplay: (c: Client) => Promise<T>): Promise<T> => {
+  try {
+    return await client.ask<T>(verb, body)
+  } catch {
+    note("dtq: no coordinator answered; this view is replayed from the log")
+    return fromReplay(client)
+  }
+}
+
+export const jobsCommand = async (argv: string[]): Promise<number> => {
+  const args = parseArgs("jobs", argv, { json: "boolean" })
+  return withClient(args, async (client) => {
+    const { jobs } = await askOrReplay<{ jobs: JobView[] }>(client, "jobs", {}, async (c) => ({ jobs: jobsView((await c.replay()).state) }))
+    if (boolFlag(args, "json")) json({ jobs })
+    else out(jobsTable(jobs))
+    return 0
+  })
+}
+
+export const jobCommand = async (argv: string[]): Promise<number> => {
+  const args = parseArgs("job", argv, { json: "boolean", wait: "boolean" })
+  const jobId = args.positional[0]
+  if (jobId === undefined || args.positional.length > 1) throw new UsageError("dtq job needs one job id (dtq job j-abc123)")
+  return withClient(args, async (client) => {
+    if (boolFlag(args, "wait")) {
+      const outcome = await client.wait(jobId)
+      printOutcome(outcome, boolFlag(args, "json"))
+      return outcome.state === "completed" ? 0 : 1
+    }
+    const reply = await askOrReplay<{ job?: JobView; lastErrors?: Array<{ index: number; error: string }>; error?: string }>(
+      client,
+      "job",
+      { jobId },
+      async (c) => {
+        const view = await c.job(jobId)
+        return view === undefined ? { error: `unknown job ${jobId}` } : { job: view }
+      }
+    )
+    if (reply.job === undefined) throw new UsageError(reply.error ?? `unknown job ${jobId}`)
+    if (boolFlag(args, "json")) json(reply.job)
+    else out(jobDetail(reply.job, reply.lastErrors))
+    return 0
+  })
+}
+
+export const workersCommand = async (argv: string[]): Promise<number> => {
+  const args = parseArgs("workers", argv, { json: "boolean", verbose: "boolean" })
+  const verbose = boolFlag(args, "verbose") || args.positional[0] === "verbose"
+  return withClient(args, async (client) => {
+    const { workers } = await askOrReplay<{ workers: WorkerView[] }>(client, "workers", {}, async (c) => ({
+      workers: workersView((await c.replay()).state)
+    }))
+    if (boolFlag(args, "json")) json({ workers })
+    else out(workersTable(workers, verbose))
+    return 0
+  })
+}
+
+export const cancelCommand = async (argv: string[]): Promise<number> => {
+  const args = parseArgs("cancel", argv, { reason: "string" })
+  const jobId = args.positional[0]
+  if (jobId === undefined || args.positional.length > 1) throw new UsageError("dtq cancel needs one job id (dtq cancel j-abc123)")
+  return withClient(args, async (client) => {
+    try {
+      await client.cancel(jobId, stringFlag(args, "reason") ?? "cancelled by request")
+    } catch (error) {
+      throw new UsageError((error as Error).message)
+    }
+    out(`cancel requested for ${jobId}`)
+    return 0
+  })
+}
+
+export const infoCommand = async (argv: string[]): Promise<number> => {
+  const args = parseArgs("info", argv, { json: "boolean" })
+  return withClient(args, async (client) => {
+    const info = await client.ask<InfoReply>("info").catch(() => undefined)
+    if (info === undefined) {
+      const lastSeq = await client.log.lastSeq()
+      if (boolFlag(args, "json")) json({ leader: null, streamLastSeq: lastSeq })
+      else out(`no coordinator is answering; the event stream holds ${lastSeq} events (dtq replay rebuilds the state)`)
+      return 0
+    }
+    if (boolFlag(args, "json")) return json(info), 0
+    const s = info.summary
+    out(
+      [
+        `leader       ${info.leader} (epoch ${info.epoch}) on ${info.host} pid ${info.pid}`,
+        `standbys     ${info.standbys.length === 0 ? "none" : info.standbys.join(", ")}`,
+        `applied seq  ${info.appliedSeq} of ${info.streamLastSeq} in the stream`,
+        `digest       ${info.digest}`,
+        `snapshot     ${info.snapshot === null ? "none" : JSON.stringify(info.snapshot)}`,
+        `jobs         ${Object.entries(s.jobs).map(([k, v]) => `${v} ${k}`).join(", ")}`,
+        `workers      ${Object.entries(s.workers).map(([k, v]) => `${v} ${k}`).join(", ")}`,
+        `events       ${s.eventsApplied} applied, ${s.rejected} set aside (${s.fenced} fenced), ${s.duplicateResults} duplicate results`,
+        ...s.recentRejected.slice(-5).map((r) => `  set aside #${r.seq}: ${r.reason}`)
+      ].join("\n")
+    )
+    return 0
+  })
+}
+
+export const chatCommand = async (argv: string[]): Promise<number> => {
+  const args = parseArgs("chat", argv, { from: "string" })
+  const text = args.positional.join(" ").trim()
+  if (text === "") throw new UsageError("dtq chat needs a message (dtq chat hello everyone)")
+  return withClient(args, async (client) => {
+    client.chat(text, stringFlag(args, "from"))
+    await client.nc.flush()
+    return 0
+  })
+}
+
+export const replayCommand = async (argv: string[]): Promise<number> => {
+  const args = parseArgs("replay", argv, { json: "boolean", until: "string" })
+  const until = intFlag(args, "until", 0, Number.MAX_SAFE_INTEGER)
+  return withClient(args, async (client) => {
+    const { state, ms } = await client.replay(until)
+    const digest = stateDigest(state)
+    const summary = summaryView(state)
+    if (boolFlag(args, "json")) return json({ ...summary, digest, replayMs: Math.round(ms) }), 0
+    out(
+      [
+        `replayed     ${state.seq} events in ${duration(ms)} (${Math.round(state.seq / Math.max(ms / 1000, 1e-6))} events/s)`,
+        `epoch        ${state.epoch}${state.leaderId === undefined ? "" : ` (leader ${state.leaderId})`}`,
+        `jobs         ${Object.entries(summary.jobs).map(([k, v]) => `${v} ${k}`).join(", ")}`,
+        `workers      ${Object.entries(summary.workers).map(([k, v]) => `${v} ${k}`).join(", ")}`,
+        `events       ${summary.eventsApplied} applied, ${summary.rejected} set aside (${summary.fenced} fenced), ${summary.duplicateResults} duplicate results`,
+        `digest       ${digest}`
+      ].join("\n")
+    )
+    return 0
+  })
+}

@@ -1,0 +1,113 @@
+#!/usr/bin/env node
+// The `dtq` command: dispatch and exit codes (0 done, 1 job failed or cancelled, 2 bad usage or spec,
+// 3 the cluster cannot be reached). Errors are one line on stderr, never a stack trace.
+import { BadSpec } from "../domain/errors.ts"
+import { ClusterUnreachable, LocalServerError, StreamSetupError } from "../nats/errors.ts"
+import { DuplicateWorker } from "../worker/worker.ts"
+import { UsageError } from "./args.ts"
+import { demoCommand } from "./demo.ts"
+import { eventsCommand } from "./events-command.ts"
+import {
+  cancelCommand,
+  chatCommand,
+  infoCommand,
+  jobCommand,
+  jobsCommand,
+  rangeCommand,
+  replayCommand,
+  workersCommand
+} from "./job-commands.ts"
+import { promptCommand } from "./prompt-command.ts"
+import { coordinatorCommand, workerCommand } from "./roles.ts"
+import { upCommand } from "./up.ts"
+
+export const HELP = `dtq: a distributed task and compute cluster on NATS JetStream
+
+cluster
+  dtq up [--workers N] [--slots S] [--port P] [--store DIR]   a local cluster in the foreground (Ctrl-C stops it)
+  dtq coordinator [--id ID] [--worker-timeout-ms MS]          the coordinator role
+  dtq worker [--id ID] [--slots N] [--tasks MODULE]           a worker; fault injection: --fail-rate P
+             --delay-rate P --delay-ms MS --reject-rate P      (each a probability per task)
+jobs
+  dtq sum A B [--tasks N] [--wait] [--json]                   exact sum of the integers A..B
+  dtq sumsq A B [--tasks N] [--wait] [--json]                 exact sum of their squares
+      also: --max-attempts N --backoff-ms MS --lease-ms MS --name TEXT
+  dtq jobs | dtq job ID [--wait] | dtq workers [--verbose] | dtq cancel ID
+  dtq producer                                                 the interactive prompt (try: help)
+  dtq chat TEXT                                                a message every producer and worker prints
+the log
+  dtq info                                                     leader, epoch, applied sequence, state digest
+  dtq replay [--until SEQ]                                     rebuild all state from the log; prints the digest
+  dtq events [--follow] [--from SEQ] [--limit N] [--json]     the log, human-readable
+
+Every command takes --nats URL (default: $DTQ_NATS_URL, else nats://127.0.0.1:4222).
+Exit codes: 0 done, 1 the job failed or was cancelled, 2 bad usage or spec, 3 the cluster cannot be reached.`
+
+type Command = (argv: string[]) => Promise<number>
+
+const notYet = (name: string, issue: number): Command => async () => {
+  throw new UsageError(`dtq ${name} is not available in this version yet (tracked as issue ${issue})`)
+}
+
+export const COMMANDS: Record<string, Command> = {
+  up: upCommand,
+  coordinator: coordinatorCommand,
+  worker: workerCommand,
+  producer: promptCommand,
+  sum: rangeCommand("sum"),
+  sumsq: rangeCommand("sumsq"),
+  jobs: jobsCommand,
+  job: jobCommand,
+  workers: workersCommand,
+  cancel: cancelCommand,
+  info: infoCommand,
+  chat: chatCommand,
+  replay: replayCommand,
+  events: eventsCommand,
+  demo: demoCommand,
+  train: notYet("train", 5),
+  resume: notYet("resume", 5),
+  infer: notYet("infer", 7),
+  plot: notYet("plot", 6),
+  submit: notYet("submit", 8)
+}
+
+/** Maps an error to its exit code and one line for stderr. */
+export const describeFailure = (error: unknown): { code: number; line: string } => {
+  if (error instanceof UsageError || error instanceof DuplicateWorker) return { code: 2, line: error.message }
+  if (error instanceof BadSpec) return { code: 2, line: `bad job spec: ${error.toString()}` }
+  if (error instanceof ClusterUnreachable || error instanceof StreamSetupError) return { code: 3, line: error.message }
+  if (error instanceof LocalServerError) return { code: 1, line: error.message }
+  const message = error instanceof Error ? error.message : String(error)
+  return { code: 1, line: message.split("\n")[0] ?? "unknown error" }
+}
+
+export const main = async (argv: string[]): Promise<number> => {
+  const [name, ...rest] = argv
+  if (name === undefined || name === "help" || name === "--help" || name === "-h") {
+    process.stdout.write(`${HELP}\n`)
+    return name === undefined ? 2 : 0
+  }
+  const command = COMMANDS[name]
+  if (command === undefined) throw new UsageError(`unknown command ${JSON.stringify(name)} (dtq help lists the commands)`)
+  if (rest.includes("--help")) {
+    process.stdout.write(`${HELP}\n`)
+    return 0
+  }
+  return command(rest)
+}
+
+/** Runs the command line and exits the process with its code. */
+export const run = (argv: string[]): void => {
+  main(argv).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      const { code, line } = describeFailure(error)
+      process.stderr.write(`dtq: ${line}\n`)
+      if (process.env.DTQ_DEBUG !== undefined && error instanceof Error) process.stderr.write(`${error.stack}\n`)
+      process.exit(code)
+    }
+  )
+}
+
+if (import.meta.main) run(process.argv.slice(2))

@@ -1,0 +1,108 @@
+// `dtq coordinator` and `dtq worker`: one long-lived role per process, stopped cleanly by a signal.
+import { pathToFileURL } from "node:url"
+import { resolve } from "node:path"
+import { existsSync } from "node:fs"
+import { Coordinator } from "../coordinator/coordinator.ts"
+import { Worker } from "../worker/worker.ts"
+import type { TaskHandler } from "../worker/task-handler.ts"
+import { resolveNatsUrl } from "../nats/connection.ts"
+import { UsageError, boolFlag, intFlag, parseArgs, rateFlag, stringFlag } from "./args.ts"
+
+const stamp = (line: string) => `${new Date().toISOString().slice(11, 23)} ${line}`
+const say = (line: string) => process.stdout.write(`${stamp(line)}\n`)
+
+/**
+ * Runs `stop` on SIGINT/SIGTERM, or when the parent that launched us (dtq up, over IPC) goes away;
+ * a second signal exits at once.
+ */
+const onShutdown = (stop: (signal: string) => Promise<void>): void => {
+  let stopping = false
+  const handler = (signal: string) => {
+    if (stopping) process.exit(130)
+    stopping = true
+    stop(signal).then(
+      () => process.exit(0),
+      (error: Error) => {
+        process.stderr.write(`dtq: error while stopping: ${error.message}\n`)
+        process.exit(1)
+      }
+    )
+  }
+  process.on("SIGINT", () => handler("SIGINT"))
+  process.on("SIGTERM", () => handler("SIGTERM"))
+  if (process.send !== undefined) process.on("disconnect", () => handler("parent exited"))
+}
+
+export const coordinatorCommand = async (argv: string[]): Promise<number> => {
+  const args = parseArgs("coordinator", argv, { id: "string", "worker-timeout-ms": "string" })
+  if (args.positional.length > 0) throw new UsageError(`dtq coordinator takes no arguments, got ${args.positional.join(" ")}`)
+  const workerTimeoutMs = intFlag(args, "worker-timeout-ms", 100, 3_600_000)
+  const coordinator = await Coordinator.start({
+    url: resolveNatsUrl(stringFlag(args, "nats")),
+    ...(stringFlag(args, "id") === undefined ? {} : { id: stringFlag(args, "id") as string }),
+    ...(workerTimeoutMs === undefined ? {} : { workerTimeoutMs }),
+    log: say,
+    onDeposed: () => {
+      void coordinator.stop().then(() => process.exit(0))
+    }
+  })
+  onShutdown(async (signal) => {
+    say(`coordinator ${coordinator.id} stopping (${signal})`)
+    await coordinator.stop()
+  })
+  return new Promise<number>(() => undefined) // runs until a signal
+}
+
+export const workerCommand = async (argv: string[]): Promise<number> => {
+  const args = parseArgs("worker", argv, {
+    id: "string",
+    slots: "string",
+    tasks: "string",
+    "fail-rate": "string",
+    "delay-rate": "string",
+    "delay-ms": "string",
+    "reject-rate": "string",
+    "no-drain": "boolean"
+  })
+  if (args.positional.length > 0) throw new UsageError(`dtq worker takes no arguments, got ${args.positional.join(" ")}`)
+  const faults = {
+    failRate: rateFlag(args, "fail-rate"),
+    delayRate: rateFlag(args, "delay-rate"),
+    delayMs: intFlag(args, "delay-ms", 0, 3_600_000) ?? 3000,
+    rejectRate: rateFlag(args, "reject-rate")
+  }
+  const tasksModule = stringFlag(args, "tasks")
+  const handlers = tasksModule === undefined ? new Map<string, TaskHandler>() : await loadTaskModule(tasksModule)
+  const id = stringFlag(args, "id")
+  const worker = await Worker.start({
+    url: resolveNatsUrl(stringFlag(args, "nats")),
+    ...(id === undefined ? {} : { id }),
+    slots: intFlag(args, "slots", 1, 4096) ?? 4,
+    handlers,
+    faults,
+    log: say
+  })
+  const drain = !boolFlag(args, "no-drain")
+  onShutdown(async (signal) => {
+    say(`worker ${worker.id} stopping (${signal})${drain ? `, draining ${worker.inFlight} task(s)` : ""}`)
+    await worker.stop({ drain })
+  })
+  return new Promise<number>(() => undefined)
+}
+
+/** Loads user task handlers: a module exporting `tasks`, a record of name -> handler (or { handler }). */
+const loadTaskModule = async (path: string): Promise<Map<string, TaskHandler>> => {
+  const file = resolve(path)
+  if (!existsSync(file)) throw new UsageError(`--tasks: no such file ${file}`)
+  const module = (await import(pathToFileURL(file).href)) as { tasks?: unknown; default?: { tasks?: unknown } }
+  const tasks = module.tasks ?? module.default?.tasks
+  if (typeof tasks !== "object" || tasks === null) throw new UsageError(`--tasks: ${file} exports no \`tasks\` record`)
+  const handlers = new Map<string, TaskHandler>()
+  for (const [name, value] of Object.entries(tasks)) {
+    const handler = typeof value === "function" ? value : (value as { handler?: unknown }).handler
+    if (typeof handler !== "function") throw new UsageError(`--tasks: task ${name} in ${file} has no handler function`)
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new UsageError(`--tasks: task name ${JSON.stringify(name)} must be 1-64 letters, digits, '_', '-' or '.'`)
+    handlers.set(name, handler as TaskHandler)
+  }
+  return handlers
+}

@@ -1,0 +1,50 @@
+// `dtq up`: a whole local cluster in the foreground until Ctrl-C.
+import { resolve } from "node:path"
+import { createConnection } from "node:net"
+import { UsageError, intFlag, parseArgs, stringFlag } from "./args.ts"
+import { LocalCluster } from "./local-cluster.ts"
+
+const DEFAULT_PORT = 4222
+
+const portInUse = (port: number): Promise<boolean> =>
+  new Promise((r) => {
+    const socket = createConnection({ port, host: "127.0.0.1" })
+    socket.once("connect", () => {
+      socket.destroy()
+      r(true)
+    })
+    socket.once("error", () => r(false))
+  })
+
+export const upCommand = async (argv: string[]): Promise<number> => {
+  const args = parseArgs("up", argv, { workers: "string", slots: "string", port: "string", store: "string" })
+  if (args.positional.length > 0) throw new UsageError(`dtq up takes no arguments, got ${args.positional.join(" ")}`)
+  const workers = intFlag(args, "workers", 0, 256) ?? 3
+  const slots = intFlag(args, "slots", 1, 4096) ?? 4
+  let port = intFlag(args, "port", 1, 65535)
+  if (port === undefined) port = (await portInUse(DEFAULT_PORT)) ? undefined : DEFAULT_PORT
+  else if (await portInUse(port)) throw new UsageError(`--port ${port} is already in use`)
+  const storeDir = resolve(stringFlag(args, "store") ?? ".dtq/store")
+  const print = (name: string, line: string) => process.stdout.write(`${name.padEnd(11)}| ${line}\n`)
+  const cluster = await LocalCluster.start({ workers, slots, storeDir, ...(port === undefined ? {} : { port }), output: print })
+  process.stdout.write(
+    [
+      ``,
+      `dtq is up: nats-server at ${cluster.url} (JetStream store ${storeDir}), a coordinator and ${workers} worker(s) with ${slots} slot(s) each.`,
+      `In another terminal:`,
+      ...(cluster.server.port === DEFAULT_PORT ? [] : [`  export DTQ_NATS_URL=${cluster.url}`]),
+      `  npx dtq sum 1 1000000 --wait`,
+      `  npx dtq producer`,
+      `Ctrl-C stops everything.`,
+      ``
+    ].join("\n") + "\n"
+  )
+  await new Promise<void>((r) => {
+    process.once("SIGINT", r)
+    process.once("SIGTERM", r)
+  })
+  process.stdout.write("\nstopping the local cluster...\n")
+  await cluster.stop()
+  process.stdout.write("stopped.\n")
+  return 0
+}

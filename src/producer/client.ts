@@ -1,0 +1,201 @@
+// The producer's client: submit jobs, follow them to their end, ask the coordinator, cancel, chat.
+// Requests go into the log; questions go to the leading coordinator, or to a replay of the log when
+// no coordinator answers.
+import type { NatsConnection } from "@nats-io/transport-node"
+import { decodeEvent } from "../domain/event-codec.ts"
+import type { DtqEvent } from "../domain/events.ts"
+import { newEventId, newJobId, newProcessId } from "../domain/ids.ts"
+import { resolveSpec, type ResolvedSpec } from "../domain/job-spec.ts"
+import { foldMessage } from "../projections/fold-message.ts"
+import { emptyState, isFinished, type ClusterState, type JobPhase } from "../projections/state.ts"
+import { jobView, type JobView } from "../projections/views.ts"
+import { connectCluster } from "../nats/connection.ts"
+import { EventLog } from "../nats/event-log.ts"
+import { CHAT_SUBJECT, controlSubject, eventTypeSubject } from "../nats/subjects.ts"
+
+export type JobOutcome = {
+  readonly jobId: string
+  readonly state: "completed" | "failed" | "cancelled"
+  readonly result: string | null
+  readonly reason?: string
+  readonly tasks: number
+  readonly durationMs: number | null
+}
+
+export type Progress = { readonly done: number; readonly tasks: number; readonly state: string; readonly coordinator: boolean }
+
+const END_TYPES = ["JobCompleted", "JobFailed", "JobCancelled", "JobRejected"] as const
+
+export class Client {
+  readonly id: string
+  readonly nc: NatsConnection
+  readonly log: EventLog
+
+  private constructor(nc: NatsConnection, log: EventLog, id: string) {
+    this.nc = nc
+    this.log = log
+    this.id = id
+  }
+
+  /** Connects; throws ClusterUnreachable when the server cannot be reached. */
+  static async connect(url: string, options: { reconnectForever?: boolean } = {}): Promise<Client> {
+    const id = newProcessId("p")
+    const nc = await connectCluster(url, { name: `dtq-producer-${id}`, reconnectForever: options.reconnectForever ?? false })
+    try {
+      return new Client(nc, await EventLog.open(nc), id)
+    } catch (error) {
+      await nc.close().catch(() => undefined)
+      throw error
+    }
+  }
+
+  #envelope() {
+    return { id: newEventId(), v: 1 as const, ts: Date.now(), writer: { role: "producer" as const, id: this.id } }
+  }
+
+  /** Validates the spec (throws BadSpec naming the field) and writes JobSubmitted. */
+  async submit(request: unknown, jobId: string = newJobId()): Promise<{ jobId: string; spec: ResolvedSpec }> {
+    const spec = resolveSpec(request)
+    await this.log.append({ type: "JobSubmitted", ...this.#envelope(), jobId, spec })
+    return { jobId, spec }
+  }
+
+  /** Submits and follows the job to its end. */
+  async run(request: unknown, onProgress?: (p: Progress) => void): Promise<JobOutcome> {
+    const spec = resolveSpec(request)
+    const jobId = newJobId()
+    const ended = this.#watchEnd(jobId) // subscribed before the job exists: its end cannot be missed
+    await this.log.append({ type: "JobSubmitted", ...this.#envelope(), jobId, spec })
+    return this.#follow(jobId, spec.tasks, ended, onProgress)
+  }
+
+  /** Follows an existing job to its end. */
+  async wait(jobId: string, onProgress?: (p: Progress) => void): Promise<JobOutcome> {
+    const ended = this.#watchEnd(jobId)
+    const view = await this.job(jobId)
+    if (view === undefined) {
+      ended.cancel()
+      throw new Error(`unknown job ${jobId}`)
+    }
+    return this.#follow(jobId, view.tasks, ended, onProgress, view)
+  }
+
+  #watchEnd(jobId: string): { promise: Promise<DtqEvent>; cancel: () => void } {
+    const subs = END_TYPES.map((type) => this.nc.subscribe(eventTypeSubject(type, jobId), { max: 1 }))
+    const cancel = () => subs.forEach((s) => s.unsubscribe())
+    const promise = Promise.race(
+      subs.map(async (sub) => {
+        for await (const msg of sub) {
+          const decoded = decodeEvent(msg.data)
+          if (decoded.ok) return decoded.event
+        }
+        return new Promise<DtqEvent>(() => undefined) // unsubscribed: never settles
+      })
+    )
+    return { promise, cancel }
+  }
+
+  async #follow(
+    jobId: string,
+    tasks: number,
+    ended: { promise: Promise<DtqEvent>; cancel: () => void },
+    onProgress?: (p: Progress) => void,
+    known?: JobView
+  ): Promise<JobOutcome> {
+    let finished = known !== undefined && isFinished(known.state) ? known : undefined
+    let endEvent: DtqEvent | undefined
+    void ended.promise.then((event) => {
+      endEvent = event
+    })
+    try {
+      while (finished === undefined && endEvent === undefined) {
+        const view = await this.#askJob(jobId)
+        if (view !== undefined && isFinished(view.state)) finished = view
+        onProgress?.({ done: view?.done ?? 0, tasks, state: view?.state ?? "submitted", coordinator: view !== undefined })
+        if (finished === undefined && endEvent === undefined) await Promise.race([ended.promise, sleep(250)])
+      }
+    } finally {
+      ended.cancel()
+    }
+    // The coordinator's view carries the duration; the end event alone is enough when it is gone.
+    const view = finished ?? (await this.#askJob(jobId))
+    return outcome(jobId, tasks, endEvent, view)
+  }
+
+  async #askJob(jobId: string): Promise<JobView | undefined> {
+    const reply = await this.ask<{ job?: JobView }>("job", { jobId }).catch(() => undefined)
+    return reply?.job
+  }
+
+  /** Asks the leading coordinator; rejects when none answers within `timeoutMs`. */
+  async ask<T>(verb: string, body: unknown = {}, timeoutMs = 2000): Promise<T> {
+    const msg = await this.nc.request(controlSubject(verb), JSON.stringify(body), { timeout: timeoutMs })
+    return JSON.parse(new TextDecoder().decode(msg.data)) as T
+  }
+
+  /** The job as the coordinator sees it, or as a replay of the log shows it when no coordinator answers. */
+  async job(jobId: string): Promise<JobView | undefined> {
+    const reply = await this.ask<{ job?: JobView; error?: string }>("job", { jobId }).catch(() => undefined)
+    if (reply !== undefined) return reply.job
+    const job = (await this.replay()).state.jobs.get(jobId)
+    return job === undefined ? undefined : jobView(job)
+  }
+
+  /** Writes JobCancelRequested for a job that exists and has not ended. */
+  async cancel(jobId: string, reason = "cancelled by request"): Promise<void> {
+    const job = await this.job(jobId)
+    if (job === undefined) throw new Error(`unknown job ${jobId}`)
+    if (isFinished(job.state)) throw new Error(`job ${jobId} already ${job.state}`)
+    await this.log.append({ type: "JobCancelRequested", ...this.#envelope(), jobId, reason })
+  }
+
+  chat(text: string, from: string = this.id): void {
+    this.nc.publish(CHAT_SUBJECT, JSON.stringify({ from, text }))
+  }
+
+  /** Rebuilds the whole state from the log (through `untilSeq`, default the newest event). */
+  async replay(untilSeq?: number): Promise<{ state: ClusterState; ms: number }> {
+    const state = emptyState()
+    const t0 = performance.now()
+    await this.log.readRange(1, untilSeq, (m) => {
+      foldMessage(state, m.seq, m.data)
+    })
+    return { state, ms: performance.now() - t0 }
+  }
+
+  async close(): Promise<void> {
+    await this.nc.drain().catch(() => undefined)
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+
+const outcome = (jobId: string, tasks: number, event: DtqEvent | undefined, view: JobView | undefined): JobOutcome => {
+  const phase = view !== undefined && isFinished(view.state) ? view.state : endState(event)
+  // The interface knows three end states: a job the coordinator refused counts as failed, with its reason.
+  const state = phase === "rejected" ? "failed" : (phase as JobOutcome["state"])
+  const result = view?.result ?? (event?.type === "JobCompleted" ? event.result : undefined)
+  const why = view?.reason ?? (event !== undefined && "reason" in event ? (event.reason as string) : undefined)
+  const reason = phase === "rejected" && why !== undefined ? `rejected: ${why}` : why
+  return {
+    jobId,
+    state,
+    result: result ?? null,
+    ...(reason === undefined ? {} : { reason }),
+    tasks,
+    durationMs: view?.durationMs ?? null
+  }
+}
+
+const endState = (event: DtqEvent | undefined): JobPhase => {
+  switch (event?.type) {
+    case "JobCompleted":
+      return "completed"
+    case "JobCancelled":
+      return "cancelled"
+    case "JobRejected":
+      return "rejected"
+    default:
+      return "failed"
+  }
+}

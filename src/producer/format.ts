@@ -1,0 +1,124 @@
+// Text output for people: tables, a progress bar, one-line event descriptions.
+import type { DtqEvent } from "../domain/events.ts"
+import type { JobView, WorkerView } from "../projections/views.ts"
+
+export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)))
+  const line = (cells: ReadonlyArray<string>) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ").trimEnd()
+  return [line(header), ...rows.map(line)].join("\n")
+}
+
+export const duration = (ms: number | undefined | null): string => {
+  if (ms === undefined || ms === null) return "-"
+  if (ms < 1000) return `${Math.round(ms)} ms`
+  if (ms < 120_000) return `${(ms / 1000).toFixed(2)} s`
+  return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`
+}
+
+const clip = (text: string, max: number) => (text.length > max ? `${text.slice(0, max - 1)}…` : text)
+
+export const jobsTable = (jobs: ReadonlyArray<JobView>): string =>
+  jobs.length === 0
+    ? "no jobs yet"
+    : table(
+        ["JOB", "KIND", "STATE", "TASKS", "DONE", "RUNNING", "FAILURES", "TIME", "RESULT"],
+        jobs.map((j) => [
+          j.jobId,
+          j.kind,
+          j.state,
+          String(j.tasks),
+          String(j.done),
+          String(j.running),
+          String(j.failures),
+          duration(j.durationMs),
+          clip(j.result ?? j.reason ?? "", 60)
+        ])
+      )
+
+export const jobDetail = (j: JobView, lastErrors: ReadonlyArray<{ index: number; error: string }> = []): string => {
+  const lines = [
+    `job       ${j.jobId}${j.name === undefined ? "" : ` (${j.name})`}`,
+    `kind      ${j.kind}  ${j.spec.kind === "sum" || j.spec.kind === "sumsq" ? `[${j.spec.from} .. ${j.spec.to}]` : ""}`,
+    `state     ${j.state}`,
+    `tasks     ${j.done}/${j.tasks} done, ${j.running} running, ${j.failures} failed attempts, ${j.duplicates} duplicate results`,
+    `policy    maxAttempts=${j.spec.maxAttempts} backoffMs=${j.spec.backoffMs} leaseMs=${j.spec.leaseMs}`,
+    `submitted ${new Date(j.submittedAt).toISOString()}`,
+    `time      ${duration(j.durationMs ?? (j.startedAt === undefined ? undefined : Date.now() - j.submittedAt))}`
+  ]
+  if (j.result !== undefined) lines.push(`result    ${j.result}`)
+  if (j.reason !== undefined) lines.push(`reason    ${j.reason}`)
+  for (const e of lastErrors) lines.push(`error     task ${e.index}: ${e.error}`)
+  return lines.join("\n")
+}
+
+export const workersTable = (workers: ReadonlyArray<WorkerView>, verbose: boolean): string => {
+  if (workers.length === 0) return "no workers have joined"
+  const header = ["WORKER", "STATE", "SLOTS", "IN FLIGHT", "ASSIGNED", "COMPLETED", "FAILED", "MEAN TASK"]
+  const rows = workers.map((w) => [
+    w.workerId,
+    w.state,
+    String(w.slots),
+    String(w.inFlight),
+    String(w.assigned),
+    String(w.completed),
+    String(w.failed),
+    w.meanTaskMs === undefined ? "-" : `${w.meanTaskMs.toFixed(3)} ms`
+  ])
+  if (!verbose) return table(header, rows)
+  return table(
+    [...header, "HOST", "PID", "KINDS"],
+    rows.map((r, i) => [...r, workers[i]?.host ?? "", String(workers[i]?.pid ?? ""), (workers[i]?.kinds ?? []).join(",")])
+  )
+}
+
+export const progressBar = (done: number, total: number, width = 30): string => {
+  const fraction = total === 0 ? 1 : Math.min(1, done / total)
+  const filled = Math.round(fraction * width)
+  return `[${"#".repeat(filled)}${".".repeat(width - filled)}] ${(fraction * 100).toFixed(0).padStart(3)}% ${done}/${total} tasks`
+}
+
+/** The details of an event after its envelope, in one line. */
+export const eventDetails = (event: DtqEvent): string => {
+  switch (event.type) {
+    case "JobSubmitted": {
+      const s = event.spec
+      return `${event.jobId} ${s.kind} [${s.from} .. ${s.to}] in ${s.tasks} tasks`
+    }
+    case "TaskLeased":
+      return `${event.leases.length} lease(s) to ${event.workerId}: ${summarizeRefs(event.leases)}`
+    case "TaskCompleted":
+      return `${event.results.length} result(s) from ${event.workerId}: ${summarizeRefs(event.results)}`
+    case "TaskFailed":
+      return `${event.failures.length} failure(s) from ${event.workerId}: ${event.failures.slice(0, 3).map((f) => `${f.jobId}#${f.index}.${f.attempt} ${f.retryable ? "" : "[fatal] "}${clip(f.error, 60)}`).join("; ")}`
+    case "ProgressBeat":
+      return `${event.beats.length} beat(s) from ${event.workerId}`
+    case "WorkerJoined":
+      return `${event.workerId} with ${event.slots} slots on ${event.host} pid ${event.pid}`
+    case "CoordinatorStarted":
+      return `epoch ${event.epoch} on ${event.host} pid ${event.pid}`
+    case "RetryScheduled":
+      return `${event.jobId}#${event.index} after attempt ${event.attempt}: retry in ${event.delayMs} ms (${clip(event.reason, 60)})`
+    case "TaskReclaimed":
+      return `${event.jobId}#${event.index}.${event.attempt}: ${event.reason}`
+    case "TasksScheduled":
+      return `${event.jobId}: ${event.count} tasks`
+    case "JobCompleted":
+      return `${event.jobId} = ${clip(event.result, 80)}`
+    case "JobFailed":
+    case "JobCancelled":
+    case "JobRejected":
+      return `${event.jobId}: ${clip(event.reason, 100)}`
+    case "JobCancelRequested":
+      return `${event.jobId}${event.reason === undefined ? "" : `: ${event.reason}`}`
+    case "WorkerLost":
+      return `${event.workerId}: ${event.reason}`
+    case "WorkerDraining":
+    case "WorkerLeft":
+      return event.workerId
+  }
+}
+
+const summarizeRefs = (refs: ReadonlyArray<{ jobId: string; index: number; attempt: number }>): string => {
+  const shown = refs.slice(0, 4).map((r) => `${r.jobId}#${r.index}.${r.attempt}`)
+  return refs.length > 4 ? `${shown.join(", ")}, … (+${refs.length - 4})` : shown.join(", ")
+}
