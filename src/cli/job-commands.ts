@@ -6,6 +6,7 @@ import { jobsView, summaryView, workersView, type JobView, type WorkerView } fro
 import type { InfoReply } from "../coordinator/control.ts"
 import { resolveNatsUrl } from "../nats/connection.ts"
 import { BadSpec } from "../domain/errors.ts"
+import { resolveSpec } from "../domain/job-spec.ts"
 import { UsageError, boolFlag, intFlag, parseArgs, stringFlag, type Parsed } from "./args.ts"
 
 const out = (text: string) => process.stdout.write(`${text}\n`)
@@ -52,8 +53,9 @@ const numberField = (args: Parsed, flag: string, field: string): Record<string, 
   return { [field]: n }
 }
 
-export const submitRequest = (args: Parsed, request: Record<string, unknown>): Promise<number> =>
-  withClient(args, async (client) => {
+export const submitRequest = (args: Parsed, request: Record<string, unknown>): Promise<number> => {
+  resolveSpec(request) // a bad spec is refused here, before any connection: exit 2 even with no server
+  return withClient(args, async (client) => {
     const asJson = boolFlag(args, "json")
     if (!boolFlag(args, "wait")) {
       const { jobId, spec } = await client.submit(request)
@@ -70,6 +72,7 @@ export const submitRequest = (args: Parsed, request: Record<string, unknown>): P
     printOutcome(outcome, asJson)
     return outcome.state === "completed" ? 0 : 1
   })
+}
 
 export const printOutcome = (outcome: JobOutcome, asJson: boolean): void => {
   if (asJson) {

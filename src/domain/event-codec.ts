@@ -23,7 +23,7 @@ export const decodeEventValue = (value: unknown): Decoded => {
     return { ok: false, reason: type === undefined ? "no event type" : `unknown event type ${JSON.stringify(type).slice(0, 80)}` }
   }
   const result = decoders[type](value)
-  if (result._tag === "Failure") return { ok: false, reason: `${type}: ${describeIssue(result.failure)}` }
+  if (result._tag === "Failure") return { ok: false, reason: `${type}: ${describeIssue(result.failure, value)}` }
   return { ok: true, event: result.success as DtqEvent }
 }
 

@@ -88,7 +88,7 @@ export const resolveSpec = (input: unknown): ResolvedSpec => {
   }
   const decoded = decodeRequest(input)
   if (decoded._tag === "Failure") {
-    const line = describeIssue(decoded.failure)
+    const line = describeIssue(decoded.failure, input)
     const colon = line.indexOf(": ")
     return colon > 0 ? fail(line.slice(0, colon), line.slice(colon + 2)) : fail("", line)
   }

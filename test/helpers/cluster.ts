@@ -1,0 +1,96 @@
+// Real components for tests: a nats-server per test file (free port, temp store), dtq roles as child
+// processes, and the CLI. Everything started here is stopped by `cleanup()`, bounded in time.
+import { spawn } from "node:child_process"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { startLocalServer, type LocalServer } from "../../src/nats/local-server.ts"
+import { CLI_PATH, spawnRole, stopChild, type Child } from "../../src/cli/local-cluster.ts"
+import { Client } from "../../src/producer/client.ts"
+
+export type TestCluster = {
+  readonly url: string
+  readonly server: LocalServer
+  readonly storeDir: string
+  readonly coordinator: (args?: string[]) => Promise<Child>
+  readonly worker: (id: string, args?: string[]) => Promise<Child>
+  readonly client: () => Promise<Client>
+  readonly cli: (args: string[], options?: { input?: string; timeoutMs?: number }) => Promise<CliResult>
+  /** Restarts the server on the same port and store (the same JetStream data). */
+  readonly restartServer: () => Promise<void>
+  readonly cleanup: () => Promise<void>
+}
+
+export type CliResult = { readonly code: number | null; readonly stdout: string; readonly stderr: string }
+
+const VERBOSE = process.env.DTQ_TEST_VERBOSE !== undefined
+
+export const startTestCluster = async (): Promise<TestCluster> => {
+  const storeDir = mkdtempSync(join(tmpdir(), "dtq-test-"))
+  let server = await startLocalServer({ storeDir })
+  const children: Child[] = []
+  const clients: Client[] = []
+  const output = VERBOSE ? (name: string, line: string) => process.stderr.write(`${name}| ${line}\n`) : undefined
+  const url = server.url
+  const cluster: TestCluster = {
+    url,
+    storeDir,
+    get server() {
+      return server
+    },
+    coordinator: async (args = []) => {
+      const child = await spawnRole("coordinator", ["coordinator", "--nats", url, ...args], /leading as/, output)
+      children.push(child)
+      return child
+    },
+    worker: async (id, args = []) => {
+      const child = await spawnRole(id, ["worker", "--nats", url, "--id", id, ...args], /joined with/, output)
+      children.push(child)
+      return child
+    },
+    client: async () => {
+      const client = await Client.connect(url, { reconnectForever: true })
+      clients.push(client)
+      return client
+    },
+    cli: (args, options = {}) => runCli([...args, ...(args.includes("--nats") ? [] : ["--nats", url])], options),
+    restartServer: async () => {
+      await server.stop()
+      server = await startLocalServer({ storeDir, port: server.port })
+    },
+    cleanup: async () => {
+      await Promise.all(clients.map((c) => c.close()))
+      await Promise.all(children.map((c) => stopChild(c, 3000)))
+      await server.stop()
+      rmSync(storeDir, { recursive: true, force: true })
+    }
+  }
+  return cluster
+}
+
+/** Runs `dtq ARGS` to its end (killed after `timeoutMs`). */
+export const runCli = (args: string[], options: { input?: string; timeoutMs?: number } = {}): Promise<CliResult> =>
+  new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI_PATH, ...args], { stdio: ["pipe", "pipe", "pipe"] })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()))
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
+    const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 60_000)
+    child.on("exit", (code) => {
+      clearTimeout(timer)
+      resolve({ code, stdout, stderr })
+    })
+    child.stdin.end(options.input ?? "")
+  })
+
+/** Polls `check` every `everyMs` until it returns a value, or fails after `timeoutMs`. */
+export const waitFor = async <T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000, everyMs = 50): Promise<T> => {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await check()
+    if (value !== undefined) return value
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, everyMs))
+  }
+}
