@@ -37,11 +37,15 @@ export const applyEvent = (state: ClusterState, seq: number, event: DtqEvent): v
     reject(state, seq, `${event.type} fenced: epoch ${event.epoch} is not the current epoch ${state.epoch}`)
     return
   }
-  state.eventsApplied++
   const r = (reason: string) => reject(state, seq, `${event.type}: ${reason}`)
+  if (event.type === "CoordinatorStarted" && event.epoch <= state.epoch) {
+    state.fencedCount++
+    return r(`epoch ${event.epoch} is not newer than the current epoch ${state.epoch}`)
+  }
+  state.eventsApplied++
   switch (event.type) {
     case "CoordinatorStarted":
-      return coordinatorStarted(state, event, r)
+      return coordinatorStarted(state, event)
     case "JobSubmitted":
       return jobSubmitted(state, event, r)
     case "JobCancelRequested":
@@ -132,11 +136,7 @@ const withWorker = (state: ClusterState, workerId: string, r: Reject, f: (worker
   f(worker)
 }
 
-const coordinatorStarted = (state: ClusterState, event: EventOf<"CoordinatorStarted">, r: Reject): void => {
-  if (event.epoch <= state.epoch) {
-    state.fencedCount++
-    return r(`epoch ${event.epoch} is not newer than the current epoch ${state.epoch}`)
-  }
+const coordinatorStarted = (state: ClusterState, event: EventOf<"CoordinatorStarted">): void => {
   state.epoch = event.epoch
   state.leaderId = event.writer.id
   state.leaderSince = event.ts
@@ -261,14 +261,12 @@ const taskCompleted = (state: ClusterState, event: EventOf<"TaskCompleted">, r: 
       continue
     }
     const { run, workerId } = attemptHolder(job, result.index, result.attempt)
-    if (run !== undefined) {
-      if (workerId !== event.workerId) {
-        r(`result for ${where} from ${event.workerId}, but it is leased to ${workerId}`)
-        continue
-      }
-      releaseRun(state, job, run, false)
+    if (run !== undefined && workerId !== event.workerId) {
+      r(`result for ${where} from ${event.workerId}, but it is leased to ${workerId}`)
+      continue
     }
     if (job.status[result.index] === TaskStatus.Done || isFinished(job.phase)) {
+      if (run !== undefined) releaseRun(state, job, run, false)
       job.duplicates++
       state.duplicateResults++
       continue
@@ -277,14 +275,17 @@ const taskCompleted = (state: ClusterState, event: EventOf<"TaskCompleted">, r: 
       r(`result for ${where} from ${event.workerId}, which does not hold it`)
       continue
     }
-    if (job.spec.kind === "sum" || job.spec.kind === "sumsq") {
-      const value = typeof result.result === "string" ? parseInteger(result.result) : undefined
-      if (value === undefined) {
-        r(`result for ${where} is not a decimal integer string`)
-        continue
-      }
-      job.sum += value
+    const value = resultValue(job, result.result)
+    if (value === undefined) {
+      // A malformed result is set aside, and its attempt fails: the task is retried, never stranded.
+      r(`result for ${where} is not a decimal integer string`)
+      if (run !== undefined) releaseRun(state, job, run, false)
+      else job.orphans.delete(runKey(result.index, result.attempt))
+      failAttempt(job, result.index, result.attempt, "the worker returned a malformed result", true)
+      continue
     }
+    if (run !== undefined) releaseRun(state, job, run, false)
+    job.sum += value
     job.status[result.index] = TaskStatus.Done
     job.done++
     job.taskMsTotal += result.ms
@@ -325,6 +326,10 @@ const taskFailed = (state: ClusterState, event: EventOf<"TaskFailed">, r: Reject
     failAttempt(job, failure.index, failure.attempt, failure.error, failure.retryable)
   }
 }
+
+/** The value a result adds to its job; undefined when malformed. */
+const resultValue = (job: JobState, result: unknown): bigint | undefined =>
+  typeof result === "string" ? parseInteger(result) : undefined
 
 /** An attempt ended without a result: if no other attempt of the task is running, the coordinator must decide. */
 const failAttempt = (job: JobState, index: number, attempt: number, error: string, retryable: boolean): void => {
@@ -368,6 +373,7 @@ const workerJoined = (state: ClusterState, event: EventOf<"WorkerJoined">): void
     // A restarted process with the same id does not hold its predecessor's leases.
     reclaimAll(state, existing, "worker restarted")
     existing.slots = event.slots
+    existing.prefetch = event.prefetch ?? 0
     existing.host = event.host
     existing.pid = event.pid
     existing.kinds = event.kinds
@@ -379,6 +385,7 @@ const workerJoined = (state: ClusterState, event: EventOf<"WorkerJoined">): void
   state.workers.set(event.workerId, {
     workerId: event.workerId,
     slots: event.slots,
+    prefetch: event.prefetch ?? 0,
     host: event.host,
     pid: event.pid,
     kinds: event.kinds,
