@@ -205,7 +205,6 @@ export class Coordinator {
       if (!this.#own.has(event.id)) return
       this.#own.delete(event.id)
       release()
-      this.#inFlight.resetHints()
       if (!this.#stopped) this.#say(`could not record ${event.type}: ${error.message}`)
     })
   }

@@ -27,8 +27,6 @@ export type Draft =
 export class InFlight {
   readonly keys = new Set<string>()
   readonly slots = new Map<string, number>()
-  /** Per job, where the next scan for never-leased tasks may start (past tasks being leased). */
-  readonly freshFrom = new Map<string, number>()
 
   /** Registers a draft as in flight; returns the function that releases it. */
   hold(draft: Draft): () => void {
@@ -48,11 +46,6 @@ export class InFlight {
         else this.slots.delete(workerId)
       }
     }
-  }
-
-  /** Forget scan hints (after a failed publish, tasks below the hint may need leasing again). */
-  resetHints(): void {
-    this.freshFrom.clear()
   }
 }
 
@@ -168,8 +161,8 @@ const leaseTasks = (
   if (jobs.length === 0) return
   const slots: Slot[] = []
   for (const worker of state.workers.values()) {
-    if (worker.phase !== "live") continue
-    const free = worker.slots - worker.leases.size - (inFlight.slots.get(worker.workerId) ?? 0)
+    if (worker.phase !== "live" || inFlight.keys.has(`worker:${worker.workerId}`)) continue
+    const free = worker.slots + worker.prefetch - worker.leases.size - (inFlight.slots.get(worker.workerId) ?? 0)
     if (free > 0) slots.push({ worker, free, leases: [] })
   }
   if (slots.length === 0) return
@@ -219,11 +212,11 @@ const collectRunnable = (job: JobState, inFlight: InFlight, now: number, limit: 
     if (job.status[index] !== TaskStatus.Pending) continue
     lease(index)
   }
-  let index = Math.max(job.cursor, inFlight.freshFrom.get(job.jobId) ?? 0)
-  for (; index < job.count && taken < limit; index++) {
+  // Every task below the fold's cursor has been leased; above it, only tasks in flight are skipped, so a
+  // scan costs at most the leases in flight, and a lease the fold set aside is simply found again.
+  for (let index = job.cursor; index < job.count && taken < limit; index++) {
     if (job.attempts[index] !== 0 || inFlight.keys.has(taskKey(job.jobId, index))) continue
     lease(index)
   }
-  inFlight.freshFrom.set(job.jobId, index)
   return taken
 }
