@@ -12,7 +12,12 @@ import { Client } from "../src/producer/client.ts"
 const BULLMQ_JOBS_PER_S = 10_000 // measured on this machine: BullMQ on Redis, no-op jobs, end to end
 
 const { values } = parseArgs({
-  options: { tasks: { type: "string", default: "100000" }, slots: { type: "string", default: "128,512" }, runs: { type: "string", default: "3" } }
+  options: {
+    tasks: { type: "string", default: "100000" },
+    slots: { type: "string", default: "4,16,64,256" },
+    prefetch: { type: "string" }, // default: the worker's own (= slots)
+    runs: { type: "string", default: "3" }
+  }
 })
 const tasks = Number(values.tasks)
 const runs = Number(values.runs)
@@ -21,7 +26,8 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 for (const slots of values.slots.split(",").map(Number)) {
   const storeDir = mkdtempSync(join(tmpdir(), "dtq-bench-"))
-  const cluster = await LocalCluster.start({ workers: 2, slots, storeDir })
+  const workerArgs = values.prefetch === undefined ? [] : ["--prefetch", values.prefetch]
+  const cluster = await LocalCluster.start({ workers: 2, slots, storeDir, workerArgs })
   const client = await Client.connect(cluster.url)
   const rates: number[] = []
   const perTask: number[] = []
@@ -44,7 +50,7 @@ for (const slots of values.slots.split(",").map(Number)) {
   }
   const rate = median(rates)
   console.log(
-    `RESULT slots=${slots}: median ${Math.round(rate)} tasks/s over ${runs} runs, ${median(perTask).toFixed(4)} events/task, ` +
+    `RESULT slots=${slots} prefetch=${values.prefetch ?? slots}: median ${Math.round(rate)} tasks/s over ${runs} runs, ${median(perTask).toFixed(4)} events/task, ` +
       `${(rate / BULLMQ_JOBS_PER_S).toFixed(2)}x BullMQ's ${BULLMQ_JOBS_PER_S} jobs/s`
   )
 }

@@ -57,6 +57,7 @@ export const workerCommand = async (argv: string[]): Promise<number> => {
   const args = parseArgs("worker", argv, {
     id: "string",
     slots: "string",
+    prefetch: "string",
     tasks: "string",
     "fail-rate": "string",
     "delay-rate": "string",
@@ -78,6 +79,7 @@ export const workerCommand = async (argv: string[]): Promise<number> => {
     url: resolveNatsUrl(stringFlag(args, "nats")),
     ...(id === undefined ? {} : { id }),
     slots: intFlag(args, "slots", 1, 4096) ?? 4,
+    ...(intFlag(args, "prefetch", 0, 65536) === undefined ? {} : { prefetch: intFlag(args, "prefetch", 0, 65536) as number }),
     handlers,
     faults,
     log: say

@@ -45,6 +45,8 @@ export const WorkerJoined = Schema.Struct({
   ...envelope("WorkerJoined", "worker"),
   workerId: Id,
   slots: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 4096 })),
+  /** Leases held beyond `slots`, queued at the worker: hides the lease round trip for short tasks. */
+  prefetch: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65536 }))),
   host: Schema.String,
   pid: Count,
   kinds: Schema.Array(Schema.String)

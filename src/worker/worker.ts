@@ -18,6 +18,8 @@ export type WorkerOptions = {
   readonly id?: string
   /** Tasks run at once. Default 4. */
   readonly slots?: number
+  /** Leases accepted beyond `slots`, queued here so the next task is ready when one ends. Default: slots. */
+  readonly prefetch?: number
   /** Extra task handlers by kind (user-defined tasks). */
   readonly handlers?: ReadonlyMap<string, TaskHandler>
   readonly faults?: FaultOptions
@@ -48,7 +50,10 @@ export class Worker {
   readonly #handlers: Map<string, TaskHandler>
   readonly #faults: FaultOptions
   readonly #options: WorkerOptions
+  readonly prefetch: number
   readonly #running = new Map<string, Running>()
+  /** Leased to this worker, waiting for a free slot, in lease order. */
+  readonly #queued = new Map<string, Lease>()
   readonly #subscriptions: Subscription[] = []
   readonly #timers: NodeJS.Timeout[] = []
   #results: Result[] = []
@@ -65,6 +70,7 @@ export class Worker {
     this.log = log
     this.id = id
     this.slots = options.slots ?? 4
+    this.prefetch = options.prefetch ?? this.slots
     this.#options = options
     this.#faults = options.faults ?? NO_FAULTS
     this.#handlers = builtinHandlers()
@@ -87,7 +93,7 @@ export class Worker {
   }
 
   get inFlight(): number {
-    return this.#running.size
+    return this.#running.size + this.#queued.size
   }
 
   async #join(): Promise<void> {
@@ -107,11 +113,12 @@ export class Worker {
       ...this.#envelope(),
       workerId: this.id,
       slots: this.slots,
+      prefetch: this.prefetch,
       host: hostname(),
       pid: process.pid,
       kinds: [...this.#handlers.keys()]
     })
-    const beat = () => nc.publish(heartbeatSubject(this.id), JSON.stringify({ inFlight: this.#running.size, draining: this.#draining }))
+    const beat = () => nc.publish(heartbeatSubject(this.id), JSON.stringify({ inFlight: this.inFlight, draining: this.#draining }))
     beat()
     this.#timers.push(setInterval(beat, this.#options.heartbeatMs ?? 1000))
     this.#timers.push(setInterval(() => this.#flushProgress(), this.#options.progressMs ?? 1000))
@@ -129,14 +136,21 @@ export class Worker {
     // A lease of a deposed coordinator is not honoured: the log would not accept its result anyway.
     if (event.epoch < this.#maxEpoch) return
     this.#maxEpoch = event.epoch
+    // A draining worker still honours leases that were on their way: it finishes all it was given.
+    if (this.#stopped) return
     for (const lease of event.leases) {
-      if (this.#running.has(key(lease))) continue
-      if (this.#draining || this.#stopped) {
-        this.#failures.push({ jobId: lease.jobId, index: lease.index, attempt: lease.attempt, error: "worker is draining", retryable: true })
-        this.#queueFlush()
-        continue
-      }
-      void this.#run(lease)
+      const k = key(lease)
+      if (!this.#running.has(k)) this.#queued.set(k, lease)
+    }
+    this.#pump()
+  }
+
+  /** Starts queued tasks while slots are free. */
+  #pump(): void {
+    for (const [k, lease] of this.#queued) {
+      if (this.#running.size >= this.slots || this.#stopped) return
+      this.#queued.delete(k)
+      void this.#run(lease).finally(() => this.#pump())
     }
   }
 
@@ -177,6 +191,7 @@ export class Worker {
     const decoded = decodeEvent(data)
     if (!decoded.ok || !("jobId" in decoded.event)) return
     const jobId = decoded.event.jobId
+    for (const [k, lease] of this.#queued) if (lease.jobId === jobId) this.#queued.delete(k)
     for (const entry of this.#running.values()) {
       if (entry.lease.jobId === jobId) entry.abort.abort(new Error(`job ${jobId} ended`))
     }
@@ -248,7 +263,8 @@ export class Worker {
 
   /**
    * Stops the worker. With `drain` (SIGTERM): takes no new tasks, lets the running ones finish (up to
-   * `drainTimeoutMs`), writes their results, leaves the cluster. Without: aborts running tasks.
+   * `drainTimeoutMs`), writes their results, leaves the cluster. Without: aborts running tasks and leaves,
+   * which hands them back for a retry elsewhere.
    */
   async stop(options: { drain?: boolean; drainTimeoutMs?: number } = {}): Promise<void> {
     if (this.#stopped) return
@@ -256,17 +272,17 @@ export class Worker {
       this.#draining = true
       await this.#write({ type: "WorkerDraining", ...this.#envelope(), workerId: this.id }).catch(() => undefined)
       const deadline = Date.now() + (options.drainTimeoutMs ?? 30_000)
-      while (this.#running.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+      while (this.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
     }
     this.#stopped = true
+    this.#queued.clear()
     for (const entry of this.#running.values()) entry.abort.abort(new Error("worker stopping"))
     for (const timer of this.#timers) clearInterval(timer)
     this.#flush()
     this.#flushProgress()
     await Promise.allSettled([...this.#unsent])
-    if (options.drain === true) {
-      await this.#write({ type: "WorkerLeft", ...this.#envelope(), workerId: this.id }).catch(() => undefined)
-    }
+    // Leaving at once frees whatever this worker still held: the fold reclaims it for a retry elsewhere.
+    await this.#write({ type: "WorkerLeft", ...this.#envelope(), workerId: this.id }).catch(() => undefined)
     for (const sub of this.#subscriptions) sub.unsubscribe()
     await this.nc.drain().catch(() => undefined)
   }
