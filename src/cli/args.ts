@@ -62,6 +62,6 @@ export const rateFlag = (p: Parsed, name: string): number => {
   const raw = stringFlag(p, name)
   if (raw === undefined) return 0
   const n = Number(raw)
-  if (raw.trim() === "" || !Number.isFinite(n) || n < 0 || n > 1) throw new UsageError(`--${name} must be a probability between 0 and 1, not ${JSON.stringify(raw)}`)
+  if (!/^\s*(\d+\.?\d*|\.\d+)\s*$/.test(raw) || n < 0 || n > 1) throw new UsageError(`--${name} must be a probability between 0 and 1, not ${JSON.stringify(raw)}`)
   return n
 }

@@ -1,0 +1,239 @@
+// Hand-built events for the unit tests (not a test file itself). Every builder returns a schema-valid event;
+// event-codec.test.ts checks that each one survives encode/decode unchanged.
+import type { Draft } from "../../src/coordinator/scheduler.ts"
+import type { DtqEvent, EventOf } from "../../src/domain/events.ts"
+import { resolveSpec, taskInput, type ResolvedSpec } from "../../src/domain/job-spec.ts"
+import { rangeSum } from "../../src/domain/range-sum.ts"
+import { applyEvent } from "../../src/projections/fold.ts"
+import { emptyState, type ClusterState } from "../../src/projections/state.ts"
+
+let eventCounter = 0
+const eventId = (): string => `ev-${++eventCounter}`
+
+export const COORDINATOR = "c1"
+
+type At = { readonly ts?: number }
+type Decided = At & { readonly epoch?: number; readonly by?: string }
+
+const coordinatorEnvelope = (o: Decided) => ({
+  id: eventId(),
+  v: 1 as const,
+  ts: o.ts ?? 1000,
+  writer: { role: "coordinator" as const, id: o.by ?? COORDINATOR },
+  epoch: o.epoch ?? 1
+})
+const workerEnvelope = (workerId: string, o: At) => ({
+  id: eventId(),
+  v: 1 as const,
+  ts: o.ts ?? 1000,
+  writer: { role: "worker" as const, id: workerId }
+})
+const producerEnvelope = (o: At & { readonly by?: string }) => ({
+  id: eventId(),
+  v: 1 as const,
+  ts: o.ts ?? 1000,
+  writer: { role: "producer" as const, id: o.by ?? "p1" }
+})
+
+// ---- coordinator decisions ----
+export const coordinatorStarted = (epoch: number, o: At & { readonly by?: string } = {}): EventOf<"CoordinatorStarted"> => ({
+  type: "CoordinatorStarted",
+  ...coordinatorEnvelope({ ...o, epoch }),
+  host: "test-host",
+  pid: 4242
+})
+
+export const tasksScheduled = (jobId: string, count: number, o: Decided = {}): EventOf<"TasksScheduled"> => ({
+  type: "TasksScheduled",
+  ...coordinatorEnvelope(o),
+  jobId,
+  count
+})
+
+export const jobRejected = (jobId: string, reason: string, o: Decided = {}): EventOf<"JobRejected"> => ({
+  type: "JobRejected",
+  ...coordinatorEnvelope(o),
+  jobId,
+  reason
+})
+
+export type LeaseRef = { readonly jobId: string; readonly index: number; readonly attempt: number }
+
+export const taskLeased = (
+  workerId: string,
+  leases: ReadonlyArray<LeaseRef & { readonly input?: unknown }>,
+  o: Decided & { readonly deadline?: number } = {}
+): EventOf<"TaskLeased"> => ({
+  type: "TaskLeased",
+  ...coordinatorEnvelope(o),
+  workerId,
+  leases: leases.map((l) => ({
+    jobId: l.jobId,
+    index: l.index,
+    attempt: l.attempt,
+    kind: "sum",
+    input: l.input ?? {},
+    deadline: o.deadline ?? (o.ts ?? 1000) + 10_000
+  }))
+})
+
+export const retryScheduled = (
+  jobId: string,
+  index: number,
+  attempt: number,
+  notBefore: number,
+  o: Decided = {}
+): EventOf<"RetryScheduled"> => ({
+  type: "RetryScheduled",
+  ...coordinatorEnvelope(o),
+  jobId,
+  index,
+  attempt,
+  delayMs: Math.max(0, notBefore - (o.ts ?? 1000)),
+  notBefore,
+  reason: "retry"
+})
+
+export const taskReclaimed = (jobId: string, index: number, attempt: number, reason: string, o: Decided = {}): EventOf<"TaskReclaimed"> => ({
+  type: "TaskReclaimed",
+  ...coordinatorEnvelope(o),
+  jobId,
+  index,
+  attempt,
+  reason
+})
+
+export const jobCompleted = (jobId: string, result: string, o: Decided = {}): EventOf<"JobCompleted"> => ({
+  type: "JobCompleted",
+  ...coordinatorEnvelope(o),
+  jobId,
+  result
+})
+
+export const jobFailed = (jobId: string, reason: string, o: Decided = {}): EventOf<"JobFailed"> => ({
+  type: "JobFailed",
+  ...coordinatorEnvelope(o),
+  jobId,
+  reason
+})
+
+export const jobCancelled = (jobId: string, reason: string, o: Decided = {}): EventOf<"JobCancelled"> => ({
+  type: "JobCancelled",
+  ...coordinatorEnvelope(o),
+  jobId,
+  reason
+})
+
+export const workerLost = (workerId: string, o: Decided = {}): EventOf<"WorkerLost"> => ({
+  type: "WorkerLost",
+  ...coordinatorEnvelope(o),
+  workerId,
+  reason: "no heartbeat"
+})
+
+// ---- producer requests ----
+export const jobSubmitted = (jobId: string, spec: ResolvedSpec, o: At & { readonly by?: string } = {}): EventOf<"JobSubmitted"> => ({
+  type: "JobSubmitted",
+  ...producerEnvelope(o),
+  jobId,
+  spec
+})
+
+export const jobCancelRequested = (jobId: string, reason?: string, o: At = {}): EventOf<"JobCancelRequested"> => ({
+  type: "JobCancelRequested",
+  ...producerEnvelope(o),
+  jobId,
+  ...(reason === undefined ? {} : { reason })
+})
+
+// ---- worker facts ----
+/** A worker joins with `slots` slots and, unless told, no prefetch (so its capacity is exactly `slots`). */
+export const workerJoined = (workerId: string, slots: number, o: At & { readonly prefetch?: number } = {}): EventOf<"WorkerJoined"> => ({
+  type: "WorkerJoined",
+  ...workerEnvelope(workerId, o),
+  workerId,
+  slots,
+  prefetch: o.prefetch ?? 0,
+  host: "test-host",
+  pid: 100,
+  kinds: ["sum", "sumsq"]
+})
+
+export const workerDraining = (workerId: string, o: At = {}): EventOf<"WorkerDraining"> => ({
+  type: "WorkerDraining",
+  ...workerEnvelope(workerId, o),
+  workerId
+})
+
+export const workerLeft = (workerId: string, o: At = {}): EventOf<"WorkerLeft"> => ({
+  type: "WorkerLeft",
+  ...workerEnvelope(workerId, o),
+  workerId
+})
+
+export const progressBeat = (workerId: string, beats: ReadonlyArray<LeaseRef & { readonly progress: number }>, o: At = {}): EventOf<"ProgressBeat"> => ({
+  type: "ProgressBeat",
+  ...workerEnvelope(workerId, o),
+  workerId,
+  beats: beats.map((b) => ({ ...b }))
+})
+
+export type ResultRef = LeaseRef & { readonly result: unknown; readonly ms?: number }
+
+export const taskCompleted = (workerId: string, results: ReadonlyArray<ResultRef>, o: At = {}): EventOf<"TaskCompleted"> => ({
+  type: "TaskCompleted",
+  ...workerEnvelope(workerId, o),
+  workerId,
+  results: results.map((r) => ({ jobId: r.jobId, index: r.index, attempt: r.attempt, result: r.result, ms: r.ms ?? 5 }))
+})
+
+export type FailureRef = LeaseRef & { readonly error: string; readonly retryable: boolean }
+
+export const taskFailed = (workerId: string, failures: ReadonlyArray<FailureRef>, o: At = {}): EventOf<"TaskFailed"> => ({
+  type: "TaskFailed",
+  ...workerEnvelope(workerId, o),
+  workerId,
+  failures: failures.map((f) => ({ ...f }))
+})
+
+// ---- helpers ----
+
+/** The exact answer a worker would send for task `index` of a sum/sumsq job. */
+export const answer = (spec: ResolvedSpec, index: number): string => {
+  const input = taskInput(spec, index)
+  return rangeSum(input.op, BigInt(input.from), BigInt(input.to)).toString()
+}
+
+/** A sum job over [from, to] in `tasks` tasks, resolved like a producer would. */
+export const sumSpec = (from: number | bigint, to: number | bigint, tasks: number, extra: Record<string, unknown> = {}): ResolvedSpec =>
+  resolveSpec({ kind: "sum", from: String(from), to: String(to), tasks, ...extra })
+
+/** A sumsq job over [from, to] in `tasks` tasks. */
+export const sumsqSpec = (from: number | bigint, to: number | bigint, tasks: number, extra: Record<string, unknown> = {}): ResolvedSpec =>
+  resolveSpec({ kind: "sumsq", from: String(from), to: String(to), tasks, ...extra })
+
+/** A state plus a sequence counter: folds events one after another, like a reader of the stream. */
+export class Log {
+  readonly state: ClusterState = emptyState()
+  seq = 0
+
+  apply(...events: DtqEvent[]): this {
+    for (const event of events) applyEvent(this.state, ++this.seq, event)
+    return this
+  }
+
+  /** The reasons recorded for the events set aside so far. */
+  get rejectedReasons(): string[] {
+    return this.state.recentRejected.map((r) => r.reason)
+  }
+}
+
+/** Turns a scheduler draft into the event the coordinator would publish. */
+export const draftEvent = (draft: Draft, o: Decided = {}): DtqEvent => ({ ...draft, ...coordinatorEnvelope(o) }) as DtqEvent
+
+/** Folds a list of events into a fresh state. */
+export const foldAll = (events: ReadonlyArray<DtqEvent>): ClusterState => {
+  const state = emptyState()
+  events.forEach((event, i) => applyEvent(state, i + 1, event))
+  return state
+}
