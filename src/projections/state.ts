@@ -60,6 +60,7 @@ export type WorkerPhase = "live" | "draining" | "left" | "lost"
 export type WorkerState = {
   readonly workerId: string
   slots: number
+  prefetch: number
   host: string
   pid: number
   kinds: ReadonlyArray<string>

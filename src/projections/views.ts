@@ -43,6 +43,7 @@ export type WorkerView = {
   readonly workerId: string
   readonly state: WorkerState["phase"]
   readonly slots: number
+  readonly prefetch: number
   readonly inFlight: number
   readonly assigned: number
   readonly completed: number
@@ -58,6 +59,7 @@ export const workerView = (worker: WorkerState): WorkerView => ({
   workerId: worker.workerId,
   state: worker.phase,
   slots: worker.slots,
+  prefetch: worker.prefetch,
   inFlight: worker.leases.size,
   assigned: worker.assigned,
   completed: worker.completed,
