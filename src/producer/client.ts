@@ -69,15 +69,24 @@ export class Client {
     return this.#follow(jobId, spec.tasks, ended, onProgress)
   }
 
-  /** Follows an existing job to its end. */
+  /** Follows an existing job to its end; rejects when no such job shows up within 2 s (the coordinator may lag). */
   async wait(jobId: string, onProgress?: (p: Progress) => void): Promise<JobOutcome> {
     const ended = this.#watchEnd(jobId)
-    const view = await this.job(jobId)
+    let view = await this.job(jobId)
+    for (let tries = 0; view === undefined && tries < 10; tries++) {
+      await sleep(200)
+      view = await this.job(jobId)
+    }
     if (view === undefined) {
       ended.cancel()
       throw new Error(`unknown job ${jobId}`)
     }
     return this.#follow(jobId, view.tasks, ended, onProgress, view)
+  }
+
+  /** Follows a job this client just submitted (it may not be folded yet) to its end. */
+  follow(jobId: string, tasks: number, onProgress?: (p: Progress) => void): Promise<JobOutcome> {
+    return this.#follow(jobId, tasks, this.#watchEnd(jobId), onProgress)
   }
 
   #watchEnd(jobId: string): { promise: Promise<DtqEvent>; cancel: () => void } {
@@ -177,13 +186,15 @@ const outcome = (jobId: string, tasks: number, event: DtqEvent | undefined, view
   const result = view?.result ?? (event?.type === "JobCompleted" ? event.result : undefined)
   const why = view?.reason ?? (event !== undefined && "reason" in event ? (event.reason as string) : undefined)
   const reason = phase === "rejected" && why !== undefined ? `rejected: ${why}` : why
+  // The end event can arrive before the coordinator has folded it: then its time gives the duration.
+  const durationMs = view?.durationMs ?? (event !== undefined && view !== undefined ? event.ts - view.submittedAt : undefined)
   return {
     jobId,
     state,
     result: result ?? null,
     ...(reason === undefined ? {} : { reason }),
     tasks,
-    durationMs: view?.durationMs ?? null
+    durationMs: durationMs ?? null
   }
 }
 

@@ -2,6 +2,7 @@
 // outcome when they end, inspects the cluster, and shows chat messages from everyone.
 import { createInterface } from "node:readline"
 import { BadSpec } from "../domain/errors.ts"
+import { newJobId } from "../domain/ids.ts"
 import { CHAT_SUBJECT } from "../nats/subjects.ts"
 import type { InfoReply } from "../coordinator/control.ts"
 import type { JobView, WorkerView } from "../projections/views.ts"
@@ -134,9 +135,11 @@ export class Prompt {
       if (!RANGE_OPTIONS.has(key)) throw new BadSpec({ field: key, message: `unknown option (one of: ${[...RANGE_OPTIONS].join(", ")})` })
       request[key] = key === "name" ? value : Number(value)
     }
-    const { jobId, spec } = await this.#client.submit(request)
+    const jobId = newJobId()
+    const following = this.#client.follow(jobId, 0) // subscribed before the job exists: its end cannot be missed
+    const { spec } = await this.#client.submit(request, jobId)
     this.#io.print(`submitted ${jobId}: ${spec.kind} of ${spec.from}..${spec.to} in ${spec.tasks} task(s)`)
-    const watch = this.#client.wait(jobId).then(
+    const watch = following.then(
       (o) => this.#io.print(o.state === "completed" ? `${jobId} completed in ${duration(o.durationMs)}: ${o.result}` : `${jobId} ${o.state}: ${o.reason ?? ""}`),
       (error: Error) => this.#io.print(`${jobId}: ${error.message}`)
     )
