@@ -79,7 +79,16 @@ export const JobRejected = Schema.Struct({ ...decision("JobRejected"), jobId: Id
 export const TaskLeased = Schema.Struct({
   ...decision("TaskLeased"),
   workerId: Id,
-  leases: Schema.Array(Schema.Struct({ ...TaskRef, kind: Schema.String, input: Schema.Unknown, deadline: Timestamp }))
+  leases: Schema.Array(
+    Schema.Struct({
+      ...TaskRef,
+      kind: Schema.String,
+      input: Schema.Unknown,
+      deadline: Timestamp,
+      /** A copy of a straggling attempt: whichever finishes first wins. */
+      speculative: Schema.optionalKey(Schema.Boolean)
+    })
+  )
 })
 export const RetryScheduled = Schema.Struct({
   ...decision("RetryScheduled"),
@@ -92,6 +101,16 @@ export const RetryScheduled = Schema.Struct({
 })
 export const TaskReclaimed = Schema.Struct({
   ...decision("TaskReclaimed"),
+  workerId: Id, // who held it: told to abort it (a late result may still win)
+  jobId: Id,
+  index: Index,
+  attempt: Attempt,
+  reason: Schema.String
+})
+/** An attempt that is no longer wanted (another copy won): its worker aborts it; a late result is a duplicate. */
+export const AttemptAborted = Schema.Struct({
+  ...decision("AttemptAborted"),
+  workerId: Id,
   jobId: Id,
   index: Index,
   attempt: Attempt,
@@ -117,6 +136,7 @@ export const EventSchemas = {
   TaskLeased,
   RetryScheduled,
   TaskReclaimed,
+  AttemptAborted,
   JobCompleted,
   JobFailed,
   JobCancelled,
@@ -146,6 +166,8 @@ export const routingKey = (event: DtqEvent): string => {
     case "TaskCompleted":
     case "TaskFailed":
     case "TaskLeased":
+    case "TaskReclaimed":
+    case "AttemptAborted":
     case "WorkerLost":
       return event.workerId
     case "CoordinatorStarted":

@@ -23,19 +23,52 @@ export const PolicyFields = {
   backoffMaxMs: Schema.optionalKey(boundedInt(0, 3_600_000)),
   leaseMs: Schema.optionalKey(boundedInt(100, 86_400_000)),
   stallMs: Schema.optionalKey(boundedInt(100, 86_400_000)),
-  maxTaskMs: Schema.optionalKey(boundedInt(100, 7 * 86_400_000))
+  maxTaskMs: Schema.optionalKey(boundedInt(100, 7 * 86_400_000)),
+  speculation: Schema.optionalKey(Schema.Boolean),
+  speculationQuantile: Schema.optionalKey(Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 1 }))),
+  speculationMultiplier: Schema.optionalKey(Schema.Number.check(Schema.isBetween({ minimum: 1, maximum: 100 }))),
+  speculationMinMs: Schema.optionalKey(boundedInt(0, 86_400_000)),
+  maxSpeculative: Schema.optionalKey(boundedInt(0, 10_000)),
+  placement: Schema.optionalKey(Schema.Literals(["least-loaded", "random", "round-robin"]))
 }
 
+/**
+ * Defaults of the per-job policy (docs/operations.md). Leases: a lease lasts `leaseMs` past the last
+ * progress beat; an attempt whose progress does not advance for `stallMs`, or that runs longer than
+ * `maxTaskMs`, is reclaimed. Speculation, in the spirit of Spark's: once `speculationQuantile` of the
+ * tasks are done, an attempt running longer than max(`speculationMinMs`, `speculationMultiplier` x the
+ * median task time) gets a copy on another worker, at most `maxSpeculative` copies at once.
+ */
 export const DEFAULT_POLICY = {
   maxAttempts: 3,
   backoffMs: 200,
   backoffMaxMs: 30_000,
   leaseMs: 10_000,
   stallMs: 60_000,
-  maxTaskMs: 3_600_000
+  maxTaskMs: 3_600_000,
+  speculation: true,
+  speculationQuantile: 0.75,
+  speculationMultiplier: 1.5,
+  speculationMinMs: 100, // Spark's spark.speculation.minTaskRuntime
+  maxSpeculative: 16,
+  placement: "least-loaded"
 } as const
 
-export type Policy = { readonly [K in keyof typeof DEFAULT_POLICY]: number }
+export type Placement = "least-loaded" | "random" | "round-robin"
+export type Policy = {
+  readonly maxAttempts: number
+  readonly backoffMs: number
+  readonly backoffMaxMs: number
+  readonly leaseMs: number
+  readonly stallMs: number
+  readonly maxTaskMs: number
+  readonly speculation: boolean
+  readonly speculationQuantile: number
+  readonly speculationMultiplier: number
+  readonly speculationMinMs: number
+  readonly maxSpeculative: number
+  readonly placement: Placement
+}
 
 export const SumSpecRequest = Schema.Struct({
   kind: Schema.Literals(["sum", "sumsq"]),
@@ -62,7 +95,13 @@ export const ResolvedSumSpec = Schema.Struct({
   backoffMaxMs: Schema.Int,
   leaseMs: Schema.Int,
   stallMs: Schema.Int,
-  maxTaskMs: Schema.Int
+  maxTaskMs: Schema.Int,
+  speculation: Schema.Boolean,
+  speculationQuantile: Schema.Number,
+  speculationMultiplier: Schema.Number,
+  speculationMinMs: Schema.Int,
+  maxSpeculative: Schema.Int,
+  placement: Schema.Literals(["least-loaded", "random", "round-robin"])
 })
 export type ResolvedSpec = typeof ResolvedSumSpec.Type
 export const ResolvedSpec = ResolvedSumSpec
@@ -100,7 +139,7 @@ export const resolveSpec = (input: unknown): ResolvedSpec => {
   const wanted = spec.tasks ?? DEFAULT_SUM_TASKS
   // No task covers an empty chunk: a range shorter than the task count gets one task per integer.
   const tasks = length < BigInt(wanted) ? Number(length) : wanted
-  const policy = { ...DEFAULT_POLICY, ...pickPolicy(spec) }
+  const policy: Policy = { ...DEFAULT_POLICY, ...pickPolicy(spec) }
   if (policy.backoffMaxMs < policy.backoffMs) fail("backoffMaxMs", `must be at least backoffMs (${policy.backoffMs})`)
   return {
     kind: spec.kind,
@@ -113,12 +152,12 @@ export const resolveSpec = (input: unknown): ResolvedSpec => {
 }
 
 const pickPolicy = (spec: Partial<Policy>): Partial<Policy> => {
-  const out: Record<string, number> = {}
+  const out: Record<string, unknown> = {}
   for (const key of Object.keys(DEFAULT_POLICY)) {
     const value = spec[key as keyof Policy]
     if (value !== undefined) out[key] = value
   }
-  return out
+  return out as Partial<Policy>
 }
 
 /** What a worker needs to run task `index` of a job; derived, never stored per task. */

@@ -85,7 +85,7 @@ export const eventDetails = (event: DtqEvent): string => {
       return `${event.jobId} ${s.kind} [${s.from} .. ${s.to}] in ${s.tasks} tasks`
     }
     case "TaskLeased":
-      return `${event.leases.length} lease(s) to ${event.workerId}: ${summarizeRefs(event.leases)}`
+      return `${event.leases.length} lease(s) to ${event.workerId}${event.leases.some((l) => l.speculative === true) ? " (speculative)" : ""}: ${summarizeRefs(event.leases)}`
     case "TaskCompleted":
       return `${event.results.length} result(s) from ${event.workerId}: ${summarizeRefs(event.results)}`
     case "TaskFailed":
@@ -99,7 +99,9 @@ export const eventDetails = (event: DtqEvent): string => {
     case "RetryScheduled":
       return `${event.jobId}#${event.index} after attempt ${event.attempt}: retry in ${event.delayMs} ms (${clip(event.reason, 60)})`
     case "TaskReclaimed":
-      return `${event.jobId}#${event.index}.${event.attempt}: ${event.reason}`
+      return `${event.jobId}#${event.index}.${event.attempt} from ${event.workerId}: ${event.reason}`
+    case "AttemptAborted":
+      return `${event.jobId}#${event.index}.${event.attempt} on ${event.workerId}: ${event.reason}`
     case "TasksScheduled":
       return `${event.jobId}: ${event.count} tasks`
     case "JobCompleted":

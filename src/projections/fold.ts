@@ -4,6 +4,7 @@
 import type { DtqEvent, EventOf } from "../domain/events.ts"
 import { parseInteger } from "../domain/range-sum.ts"
 import {
+  RECENT_DURATIONS,
   RECENT_REJECTED_LIMIT,
   TaskStatus,
   isFinished,
@@ -82,9 +83,21 @@ export const applyEvent = (state: ClusterState, seq: number, event: DtqEvent): v
     case "TaskReclaimed":
       return withJob(state, event.jobId, r, (job) => {
         const run = job.running.get(runKey(event.index, event.attempt))
-        if (run === undefined) return r(`task ${event.index} attempt ${event.attempt} of ${job.jobId} is not running`)
+        if (run === undefined || run.workerId !== event.workerId) {
+          return r(`task ${event.index} attempt ${event.attempt} of ${job.jobId} is not running on ${event.workerId}`)
+        }
         releaseRun(state, job, run, true)
         failAttempt(job, run.index, run.attempt, `reclaimed: ${event.reason}`, true)
+      })
+    case "AttemptAborted":
+      return withJob(state, event.jobId, r, (job) => {
+        const run = job.running.get(runKey(event.index, event.attempt))
+        if (run === undefined || run.workerId !== event.workerId) {
+          return r(`task ${event.index} attempt ${event.attempt} of ${job.jobId} is not running on ${event.workerId}`)
+        }
+        releaseRun(state, job, run, false)
+        // An aborted copy of an unfinished task (its sibling failed meanwhile) must not strand the task.
+        if (job.status[run.index] === TaskStatus.Running) failAttempt(job, run.index, run.attempt, `aborted: ${event.reason}`, true)
       })
     case "JobCompleted":
       return withJob(state, event.jobId, r, (job) => {
@@ -159,6 +172,7 @@ const jobSubmitted = (state: ClusterState, event: EventOf<"JobSubmitted">, r: Re
     attempts: EMPTY,
     cursor: 0,
     running: new Map(),
+    superseded: new Set(),
     orphans: new Map(),
     retryAt: new Map(),
     needsDecision: new Map(),
@@ -169,7 +183,9 @@ const jobSubmitted = (state: ClusterState, event: EventOf<"JobSubmitted">, r: Re
     endedAt: undefined,
     result: undefined,
     reason: undefined,
-    taskMsTotal: 0
+    taskMsTotal: 0,
+    recentMs: [],
+    recentMsNext: 0
   })
 }
 
@@ -214,6 +230,7 @@ const taskLeased = (state: ClusterState, event: EventOf<"TaskLeased">, r: Reject
       attempt: lease.attempt,
       workerId: worker.workerId,
       leasedAt: event.ts,
+      speculative: lease.speculative === true,
       deadline: lease.deadline,
       progress: 0,
       progressAt: event.ts
@@ -229,9 +246,12 @@ const progressBeat = (state: ClusterState, event: EventOf<"ProgressBeat">): void
   const worker = state.workers.get(event.workerId)
   if (worker !== undefined) worker.lastEventAt = event.ts
   for (const beat of event.beats) {
-    const run = state.jobs.get(beat.jobId)?.running.get(runKey(beat.index, beat.attempt))
+    const job = state.jobs.get(beat.jobId)
+    const run = job?.running.get(runKey(beat.index, beat.attempt))
     // Beats are observations: a late or stray one is harmless and simply not applied.
-    if (run === undefined || run.workerId !== event.workerId) continue
+    if (job === undefined || run === undefined || run.workerId !== event.workerId) continue
+    // A beat renews the lease: it lasts leaseMs past the last sign of life.
+    run.deadline = Math.max(run.deadline, event.ts + job.spec.leaseMs)
     if (beat.progress > run.progress) {
       run.progress = beat.progress
       run.progressAt = event.ts
@@ -287,6 +307,11 @@ const taskCompleted = (state: ClusterState, event: EventOf<"TaskCompleted">, r: 
     if (run !== undefined) releaseRun(state, job, run, false)
     job.sum += value
     job.status[result.index] = TaskStatus.Done
+    recordDuration(job, result.ms)
+    // Copies of this task still running are no longer wanted.
+    for (let a = 1; a <= (job.attempts[result.index] ?? 0); a++) {
+      if (job.running.has(runKey(result.index, a))) job.superseded.add(runKey(result.index, a))
+    }
     job.done++
     job.taskMsTotal += result.ms
     job.retryAt.delete(result.index)
@@ -327,6 +352,12 @@ const taskFailed = (state: ClusterState, event: EventOf<"TaskFailed">, r: Reject
   }
 }
 
+const recordDuration = (job: JobState, ms: number): void => {
+  if (job.recentMs.length < RECENT_DURATIONS) job.recentMs.push(ms)
+  else job.recentMs[job.recentMsNext] = ms
+  job.recentMsNext = (job.recentMsNext + 1) % RECENT_DURATIONS
+}
+
 /** The value a result adds to its job; undefined when malformed. */
 const resultValue = (job: JobState, result: unknown): bigint | undefined =>
   typeof result === "string" ? parseInteger(result) : undefined
@@ -344,6 +375,7 @@ const failAttempt = (job: JobState, index: number, attempt: number, error: strin
 /** Frees the worker slot of an attempt; a reclaimed one stays allowed to report (first valid result wins). */
 const releaseRun = (state: ClusterState, job: JobState, run: Run, reclaimed: boolean): void => {
   job.running.delete(runKey(run.index, run.attempt))
+  job.superseded.delete(runKey(run.index, run.attempt))
   state.workers.get(run.workerId)?.leases.delete(leaseKey(job.jobId, run.index, run.attempt))
   if (reclaimed) job.orphans.set(runKey(run.index, run.attempt), run.workerId)
 }
@@ -362,6 +394,7 @@ const endJob = (state: ClusterState, job: JobState, phase: JobState["phase"], ts
     state.workers.get(run.workerId)?.leases.delete(leaseKey(job.jobId, run.index, run.attempt))
   }
   job.running.clear()
+  job.superseded.clear()
   job.orphans.clear()
   job.retryAt.clear()
   job.needsDecision.clear()

@@ -23,6 +23,7 @@ export type Run = {
   readonly attempt: number
   readonly workerId: string
   readonly leasedAt: number
+  readonly speculative: boolean
   deadline: number
   progress: number
   progressAt: number
@@ -42,6 +43,7 @@ export type JobState = {
   attempts: Uint8Array // attempts leased so far per task
   cursor: number // every task below it has been leased at least once
   running: Map<string, Run> // key `${index}.${attempt}`
+  superseded: Set<string> // running attempts of tasks that are already done: to be aborted
   orphans: Map<string, string> // reclaimed attempts still allowed to report: key -> workerId
   retryAt: Map<number, number> // index -> earliest lease time of its next attempt
   needsDecision: Map<number, { attempt: number; error: string; retryable: boolean }>
@@ -53,7 +55,12 @@ export type JobState = {
   result: string | undefined
   reason: string | undefined
   taskMsTotal: number
+  recentMs: number[] // durations of the latest finished tasks (a ring of RECENT_DURATIONS), for speculation
+  recentMsNext: number
 }
+
+/** How many recent task durations a job keeps to estimate its median task time. */
+export const RECENT_DURATIONS = 501
 
 export type WorkerPhase = "live" | "draining" | "left" | "lost"
 
