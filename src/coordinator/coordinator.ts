@@ -11,7 +11,9 @@ import { AppendRefused, EventLog, type RawEvent, type Tail } from "../nats/event
 import { HEARTBEAT_ALL, eventTypeSubject } from "../nats/subjects.ts"
 import { TERM_KEY } from "../domain/events.ts"
 import { serveControl } from "./control.ts"
+import { expiredAttempts } from "./lease-expiry.ts"
 import { HeartbeatClock, lostWorkers } from "./liveness.ts"
+import { speculativeCopies } from "./speculation.ts"
 import { DEFAULT_SCHEDULER_OPTIONS, InFlight, plan, type Draft } from "./scheduler.ts"
 
 export type CoordinatorOptions = {
@@ -43,6 +45,7 @@ export class Coordinator {
   #deposed = false
   #stopped = false
   #termSeq = 0
+  #graceSince = 0
   #dirty = false
   #tail: Tail | undefined
   #ticker: NodeJS.Timeout | undefined
@@ -123,7 +126,8 @@ export class Coordinator {
 
   #lead(): void {
     this.#leading = true
-    this.#heartbeats.startGrace(Date.now())
+    this.#startGrace()
+    void this.#watchConnection()
     this.#say(`leading as ${this.id}, epoch ${this.#epoch}, at seq ${this.state.seq}`)
     const beats = this.nc.subscribe(HEARTBEAT_ALL, {
       callback: (_error, msg) => this.#heartbeats.beat(msg.subject.slice(HEARTBEAT_ALL.length - 1), Date.now())
@@ -131,6 +135,21 @@ export class Coordinator {
     this.#subscriptions.push(beats, ...serveControl(this))
     this.#ticker = setInterval(() => this.#tick(), this.#options.tickMs ?? 100)
     this.#markDirty()
+  }
+
+  /** Nobody could beat while this coordinator (or the server) was away: leases and workers get fresh time. */
+  #startGrace(): void {
+    this.#graceSince = Date.now()
+    this.#heartbeats.startGrace(this.#graceSince)
+  }
+
+  async #watchConnection(): Promise<void> {
+    for await (const status of this.nc.status()) {
+      if (status.type === "reconnect") {
+        this.#startGrace()
+        this.#say(`reconnected to ${status.server}`)
+      } else if (status.type === "disconnect") this.#say(`disconnected from ${status.server}; reconnecting`)
+    }
   }
 
   #foldRaw(m: RawEvent): DtqEvent | undefined {
@@ -185,9 +204,11 @@ export class Coordinator {
   #tick(): void {
     if (!this.#leading) return
     const now = Date.now()
-    for (const draft of lostWorkers(this.state, this.#heartbeats, this.#inFlight, now, this.#options.workerTimeoutMs ?? 5000)) {
-      this.#decide(draft, now)
-    }
+    // In this order, each seeing the decisions before it as in flight: a lost worker's leases are
+    // reclaimed by WorkerLost alone, and no copy goes to a worker that is being declared lost.
+    for (const draft of lostWorkers(this.state, this.#heartbeats, this.#inFlight, now, this.#options.workerTimeoutMs ?? 5000)) this.#decide(draft, now)
+    for (const draft of expiredAttempts(this.state, this.#inFlight, now, this.#graceSince)) this.#decide(draft, now)
+    for (const draft of speculativeCopies(this.state, this.#inFlight, now)) this.#decide(draft, now)
     this.#schedule()
   }
 

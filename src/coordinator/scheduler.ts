@@ -2,9 +2,18 @@
 // Decisions in flight are the coordinator's own events that are published but not yet folded; the
 // overlay keeps the scheduler from deciding the same thing twice while they travel through the log.
 import { taskInput } from "../domain/job-spec.ts"
-import { TaskStatus, type ClusterState, type JobState, type WorkerState } from "../projections/state.ts"
+import { TaskStatus, type ClusterState, type JobState } from "../projections/state.ts"
+import { clusterMeanMs, freeCapacity, pickSlot, type Rotation, type Slot } from "./placement.ts"
 
-export type LeaseDraft = { jobId: string; index: number; attempt: number; kind: string; input: unknown; deadline: number }
+export type LeaseDraft = {
+  jobId: string
+  index: number
+  attempt: number
+  kind: string
+  input: unknown
+  deadline: number
+  speculative?: boolean
+}
 
 export type Draft =
   | { readonly type: "TasksScheduled"; readonly jobId: string; readonly count: number }
@@ -22,11 +31,23 @@ export type Draft =
     }
   | { readonly type: "TaskLeased"; readonly workerId: string; readonly leases: LeaseDraft[] }
   | { readonly type: "WorkerLost"; readonly workerId: string; readonly reason: string }
+  | {
+      readonly type: "TaskReclaimed" | "AttemptAborted"
+      readonly workerId: string
+      readonly jobId: string
+      readonly index: number
+      readonly attempt: number
+      readonly reason: string
+    }
 
 /** What the coordinator has published and not yet seen folded. */
 export class InFlight {
   readonly keys = new Set<string>()
   readonly slots = new Map<string, number>()
+  /** Speculative copies on their way, per job: they count against the job's maxSpeculative. */
+  readonly copies = new Map<string, number>()
+  /** Where the round-robin placement policy continues, pass after pass. */
+  readonly placement = { roundRobin: 0 }
 
   /** Registers a draft as in flight; returns the function that releases it. */
   hold(draft: Draft): () => void {
@@ -35,6 +56,8 @@ export class InFlight {
     const workerId = draft.type === "TaskLeased" ? draft.workerId : undefined
     const n = draft.type === "TaskLeased" ? draft.leases.length : 0
     if (workerId !== undefined) this.slots.set(workerId, (this.slots.get(workerId) ?? 0) + n)
+    const copies = draft.type === "TaskLeased" ? draft.leases.filter((l) => l.speculative === true).map((l) => l.jobId) : []
+    for (const jobId of copies) this.copies.set(jobId, (this.copies.get(jobId) ?? 0) + 1)
     let released = false
     return () => {
       if (released) return
@@ -45,12 +68,18 @@ export class InFlight {
         if (left > 0) this.slots.set(workerId, left)
         else this.slots.delete(workerId)
       }
+      for (const jobId of copies) {
+        const left = (this.copies.get(jobId) ?? 0) - 1
+        if (left > 0) this.copies.set(jobId, left)
+        else this.copies.delete(jobId)
+      }
     }
   }
 }
 
 const jobKey = (jobId: string) => `job:${jobId}`
-const taskKey = (jobId: string, index: number) => `task:${jobId}/${index}`
+export const taskKey = (jobId: string, index: number) => `task:${jobId}/${index}`
+export const attemptKey = (jobId: string, index: number, attempt: number) => `attempt:${jobId}/${index}.${attempt}`
 
 const draftKeys = (draft: Draft): string[] => {
   switch (draft.type) {
@@ -60,6 +89,9 @@ const draftKeys = (draft: Draft): string[] => {
       return draft.leases.map((l) => taskKey(l.jobId, l.index))
     case "WorkerLost":
       return [`worker:${draft.workerId}`]
+    case "TaskReclaimed":
+    case "AttemptAborted":
+      return [attemptKey(draft.jobId, draft.index, draft.attempt)]
     default:
       return [jobKey(draft.jobId)]
   }
@@ -108,6 +140,7 @@ export const plan = (
       drafts.push({ type: "JobCompleted", jobId: job.jobId, result: job.sum.toString() })
       continue
     }
+    abortSuperseded(job, inFlight, drafts)
     const failure = decideFailures(job, inFlight, now, options, drafts)
     if (failure !== undefined) {
       drafts.push(failure)
@@ -117,6 +150,15 @@ export const plan = (
   }
   leaseTasks(state, runnable, inFlight, now, options, drafts)
   return drafts
+}
+
+/** Copies of finished tasks that are still running are told to stop. */
+const abortSuperseded = (job: JobState, inFlight: InFlight, drafts: Draft[]): void => {
+  for (const key of job.superseded) {
+    const run = job.running.get(key)
+    if (run === undefined || inFlight.keys.has(attemptKey(job.jobId, run.index, run.attempt))) continue
+    drafts.push({ type: "AttemptAborted", workerId: run.workerId, jobId: job.jobId, index: run.index, attempt: run.attempt, reason: "another attempt finished first" })
+  }
 }
 
 /** Retry or give up on every task awaiting a decision; returns a JobFailed draft when the job cannot finish. */
@@ -147,9 +189,7 @@ const decideFailures = (job: JobState, inFlight: InFlight, now: number, options:
   return undefined
 }
 
-type Slot = { worker: WorkerState; free: number; leases: LeaseDraft[] }
-
-/** Fills free worker slots with runnable tasks, least-loaded worker first, jobs in submission order. */
+/** Fills free worker capacity with runnable tasks, jobs in submission order, each placed by its job's policy. */
 const leaseTasks = (
   state: ClusterState,
   jobs: JobState[],
@@ -159,35 +199,36 @@ const leaseTasks = (
   drafts: Draft[]
 ): void => {
   if (jobs.length === 0) return
+  const meanMs = clusterMeanMs(state)
   const slots: Slot[] = []
   for (const worker of state.workers.values()) {
     if (worker.phase !== "live" || inFlight.keys.has(`worker:${worker.workerId}`)) continue
-    const free = worker.slots + worker.prefetch - worker.leases.size - (inFlight.slots.get(worker.workerId) ?? 0)
-    if (free > 0) slots.push({ worker, free, leases: [] })
+    const free = freeCapacity(worker, inFlight, meanMs)
+    if (free > 0) slots.push({ workerId: worker.workerId, free })
   }
   if (slots.length === 0) return
-  let capacity = slots.reduce((n, s) => n + s.free, 0)
-  const tasks: LeaseDraft[] = []
+  slots.sort((a, b) => (a.workerId < b.workerId ? -1 : 1))
+  let capacityLeft = slots.reduce((n, s) => n + s.free, 0)
+  const byWorker = new Map<string, LeaseDraft[]>()
+  const rotation: Rotation = { roundRobin: inFlight.placement.roundRobin, lastPicked: -1 }
   for (const job of jobs) {
-    if (capacity === 0) break
-    capacity -= collectRunnable(job, inFlight, now, capacity, tasks)
-  }
-  // Deal tasks round-robin over workers ordered by free slots, so load stays even.
-  slots.sort((a, b) => b.free - a.free)
-  let next = 0
-  for (const task of tasks) {
-    for (let tries = 0; tries < slots.length; tries++) {
-      const slot = slots[next % slots.length] as Slot
-      next++
-      if (slot.leases.length < slot.free) {
-        slot.leases.push(task)
-        break
-      }
+    if (capacityLeft === 0) break
+    const tasks: LeaseDraft[] = []
+    collectRunnable(job, inFlight, now, capacityLeft, tasks)
+    for (const task of tasks) {
+      const slot = pickSlot(slots, job.spec.placement, rotation, options.random)
+      if (slot === undefined) break
+      slot.free--
+      capacityLeft--
+      const list = byWorker.get(slot.workerId)
+      if (list === undefined) byWorker.set(slot.workerId, [task])
+      else list.push(task)
     }
   }
-  for (const slot of slots) {
-    for (let i = 0; i < slot.leases.length; i += options.maxLeasesPerEvent) {
-      drafts.push({ type: "TaskLeased", workerId: slot.worker.workerId, leases: slot.leases.slice(i, i + options.maxLeasesPerEvent) })
+  inFlight.placement.roundRobin = rotation.roundRobin
+  for (const [workerId, leases] of byWorker) {
+    for (let i = 0; i < leases.length; i += options.maxLeasesPerEvent) {
+      drafts.push({ type: "TaskLeased", workerId, leases: leases.slice(i, i + options.maxLeasesPerEvent) })
     }
   }
 }
