@@ -22,7 +22,15 @@ export const withClient = async <T>(args: Parsed, f: (client: Client) => Promise
   }
 }
 
-const POLICY_FLAGS = { "max-attempts": "string", "backoff-ms": "string", "lease-ms": "string" } as const
+const POLICY_FLAGS = {
+  "max-attempts": "string",
+  "backoff-ms": "string",
+  "lease-ms": "string",
+  "stall-ms": "string",
+  "max-task-ms": "string",
+  "no-speculation": "boolean",
+  placement: "string"
+} as const
 
 /** `dtq sum A B` / `dtq sumsq A B`. */
 export const rangeCommand = (op: "sum" | "sumsq") => async (argv: string[]): Promise<number> => {
@@ -39,6 +47,10 @@ export const rangeCommand = (op: "sum" | "sumsq") => async (argv: string[]): Pro
     ...numberField(args, "max-attempts", "maxAttempts"),
     ...numberField(args, "backoff-ms", "backoffMs"),
     ...numberField(args, "lease-ms", "leaseMs"),
+    ...numberField(args, "stall-ms", "stallMs"),
+    ...numberField(args, "max-task-ms", "maxTaskMs"),
+    ...(boolFlag(args, "no-speculation") ? { speculation: false } : {}),
+    ...(stringFlag(args, "placement") === undefined ? {} : { placement: stringFlag(args, "placement") }),
     ...(stringFlag(args, "name") === undefined ? {} : { name: stringFlag(args, "name") })
   }
   return submitRequest(args, request)

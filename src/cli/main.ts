@@ -26,12 +26,14 @@ export const HELP = `dtq: a distributed task and compute cluster on NATS JetStre
 cluster
   dtq up [--workers N] [--slots S] [--port P] [--store DIR]   a local cluster in the foreground (Ctrl-C stops it)
   dtq coordinator [--id ID] [--worker-timeout-ms MS]          the coordinator role
-  dtq worker [--id ID] [--slots N] [--tasks MODULE]           a worker; fault injection: --fail-rate P
-             --delay-rate P --delay-ms MS --reject-rate P      (each a probability per task)
+  dtq worker [--id ID] [--slots N] [--prefetch N] [--tasks MODULE] [--offline-exit-ms MS]
+             fault injection, each a probability per task: --fail-rate P (retryable),
+             --fatal-rate P (non-retryable), --reject-rate P, --delay-rate P with --delay-ms MS
 jobs
   dtq sum A B [--tasks N] [--wait] [--json]                   exact sum of the integers A..B
   dtq sumsq A B [--tasks N] [--wait] [--json]                 exact sum of their squares
-      also: --max-attempts N --backoff-ms MS --lease-ms MS --name TEXT
+      also: --max-attempts N --backoff-ms MS --lease-ms MS --stall-ms MS --max-task-ms MS
+            --no-speculation --placement least-loaded|random|round-robin --name TEXT
   dtq jobs | dtq job ID [--wait] | dtq workers [--verbose] | dtq cancel ID
   dtq producer                                                 the interactive prompt (try: help)
   dtq chat TEXT                                                a message every producer and worker prints

@@ -6,7 +6,7 @@ import { parseArgs, stringFlag } from "./args.ts"
 
 export const promptCommand = async (argv: string[]): Promise<number> => {
   const args = parseArgs("producer", argv, {})
-  const client = await Client.connect(resolveNatsUrl(stringFlag(args, "nats")), { reconnectForever: true })
+  const client = await Client.connect(resolveNatsUrl(stringFlag(args, "nats")))
   try {
     await runPrompt(client)
   } finally {

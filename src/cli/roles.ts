@@ -63,6 +63,8 @@ export const workerCommand = async (argv: string[]): Promise<number> => {
     "delay-rate": "string",
     "delay-ms": "string",
     "reject-rate": "string",
+    "fatal-rate": "string",
+    "offline-exit-ms": "string",
     "no-drain": "boolean"
   })
   if (args.positional.length > 0) throw new UsageError(`dtq worker takes no arguments, got ${args.positional.join(" ")}`)
@@ -70,7 +72,8 @@ export const workerCommand = async (argv: string[]): Promise<number> => {
     failRate: rateFlag(args, "fail-rate"),
     delayRate: rateFlag(args, "delay-rate"),
     delayMs: intFlag(args, "delay-ms", 0, 3_600_000) ?? 3000,
-    rejectRate: rateFlag(args, "reject-rate")
+    rejectRate: rateFlag(args, "reject-rate"),
+    fatalRate: rateFlag(args, "fatal-rate")
   }
   const tasksModule = stringFlag(args, "tasks")
   const handlers = tasksModule === undefined ? new Map<string, TaskHandler>() : await loadTaskModule(tasksModule)
@@ -82,6 +85,11 @@ export const workerCommand = async (argv: string[]): Promise<number> => {
     ...(intFlag(args, "prefetch", 0, 65536) === undefined ? {} : { prefetch: intFlag(args, "prefetch", 0, 65536) as number }),
     handlers,
     faults,
+    offlineExitMs: intFlag(args, "offline-exit-ms", 0, 86_400_000) ?? 60_000,
+    onOffline: (detail) => {
+      process.stderr.write(`dtq: ${detail}\n`)
+      process.exit(3)
+    },
     log: say
   })
   const drain = !boolFlag(args, "no-drain")

@@ -30,7 +30,7 @@ export class EventLog {
   private constructor(nc: NatsConnection, jsm: JetStreamManager) {
     this.nc = nc
     this.jsm = jsm
-    this.js = jetstream(nc, { timeout: 5000 })
+    this.js = jetstream(nc, { timeout: 2000 })
   }
 
   static async open(nc: NatsConnection, options: StreamOptions = {}): Promise<EventLog> {
@@ -97,7 +97,9 @@ export class EventLog {
       deliver_policy: "by_start_sequence" as never,
       opt_start_seq: Math.max(1, fromSeq)
     })
-    const messages = await consumer.consume({ max_messages: 4096 })
+    // Short pull expiry and heartbeats: a pull lost with a restarted server is noticed within ~2 s
+    // (the defaults, 30 s, would stall the tail that long).
+    const messages = await consumer.consume({ max_messages: 4096, expires: 5000, idle_heartbeat: 1000 })
     const done = (async () => {
       for await (const m of messages) {
         onEvent({ seq: m.seq, subject: m.subject, data: m.data, time: m.info.timestampNanos / 1e6 })

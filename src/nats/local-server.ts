@@ -46,6 +46,8 @@ const portOpen = (port: number): Promise<boolean> =>
 
 export type LocalServerOptions = {
   readonly port?: number
+  /** The server's HTTP monitoring port (/varz, /connz, /jsz); none when absent. */
+  readonly httpPort?: number
   readonly storeDir: string
   /** Cluster membership: this server's route port and the routes of its peers. */
   readonly cluster?: { readonly name: string; readonly routePort: number; readonly routes: ReadonlyArray<string>; readonly serverName: string }
@@ -58,6 +60,8 @@ export type LocalServer = {
   readonly port: number
   readonly process: ChildProcess
   readonly storeDir: string
+  /** http://127.0.0.1:PORT of the monitoring endpoint, when it was asked for. */
+  readonly monitorUrl: string | undefined
   /** Stops the server (SIGTERM, then SIGKILL after a grace period); resolves when it has exited. */
   readonly stop: (signal?: NodeJS.Signals) => Promise<void>
 }
@@ -85,6 +89,7 @@ export const startLocalServer = async (options: LocalServerOptions): Promise<Loc
     args.push("-c", configFile)
   }
   if (options.logFile !== undefined) args.push("-l", options.logFile)
+  if (options.httpPort !== undefined) args.push("-m", String(options.httpPort))
   const child = spawn(binary, args, { stdio: ["ignore", "ignore", "pipe"] })
   let stderr = ""
   child.stderr?.on("data", (chunk: Buffer) => {
@@ -109,5 +114,6 @@ export const startLocalServer = async (options: LocalServerOptions): Promise<Loc
     await exited
     clearTimeout(timer)
   }
-  return { url: `nats://127.0.0.1:${port}`, port, process: child, storeDir: options.storeDir, stop }
+  const monitorUrl = options.httpPort === undefined ? undefined : `http://127.0.0.1:${options.httpPort}`
+  return { url: `nats://127.0.0.1:${port}`, port, process: child, storeDir: options.storeDir, monitorUrl, stop }
 }

@@ -9,11 +9,11 @@ export type FaultOptions = {
   readonly delayMs: number
   /** The worker refuses the task at once (retryable), as an overloaded worker would. */
   readonly rejectRate: number
+  /** The task fails with a non-retryable error (as bad data would): its job fails at once. */
+  readonly fatalRate?: number
 }
 
-export const NO_FAULTS: FaultOptions = { failRate: 0, delayRate: 0, delayMs: 0, rejectRate: 0 }
-
-export const hasFaults = (f: FaultOptions): boolean => f.failRate > 0 || f.delayRate > 0 || f.rejectRate > 0
+export const NO_FAULTS: FaultOptions = { failRate: 0, delayRate: 0, delayMs: 0, rejectRate: 0, fatalRate: 0 }
 
 const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
   new Promise((resolve) => {
@@ -34,5 +34,6 @@ export const beforeTask = async (faults: FaultOptions, signal: AbortSignal, rand
 
 /** After the handler: may turn success into failure. */
 export const afterTask = (faults: FaultOptions, random = Math.random): void => {
+  if ((faults.fatalRate ?? 0) > 0 && random() < (faults.fatalRate ?? 0)) throw new TaskError("failed for good (injected)", { retryable: false })
   if (faults.failRate > 0 && random() < faults.failRate) throw new TaskError("failed (injected)", { retryable: true })
 }

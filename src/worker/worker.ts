@@ -25,8 +25,12 @@ export type WorkerOptions = {
   readonly faults?: FaultOptions
   /** Liveness beat interval. Default 1000 ms. */
   readonly heartbeatMs?: number
-  /** How often task progress is written. Default 1000 ms. */
+  /** How often held leases are renewed with a ProgressBeat (with their progress). Default 1000 ms. */
   readonly progressMs?: number
+  /** Give up after this long without the cluster (0: keep trying forever). Default 60000 ms. */
+  readonly offlineExitMs?: number
+  /** Called when the worker gives up after offlineExitMs without the cluster. */
+  readonly onOffline?: (detail: string) => void
   readonly log?: (line: string) => void
 }
 
@@ -36,7 +40,7 @@ export class DuplicateWorker extends Error {}
 type Lease = EventOf<"TaskLeased">["leases"][number]
 type Result = EventOf<"TaskCompleted">["results"][number]
 type Failure = EventOf<"TaskFailed">["failures"][number]
-type Running = { readonly lease: Lease; readonly abort: AbortController; progress: number; progressDirty: boolean }
+type Running = { readonly lease: Lease; readonly abort: AbortController; progress: number }
 
 const MAX_BATCH = 1000
 const key = (l: { jobId: string; index: number; attempt: number }) => `${l.jobId}/${l.index}.${l.attempt}`
@@ -105,10 +109,24 @@ export class Worker {
         }
       }),
       nc.subscribe(leaseSubject(this.id), { callback: (_e, msg) => this.#onLeases(msg.data) }),
+      // Attempts taken back (lease expired, stalled) or no longer wanted (another copy won) are aborted.
+      nc.subscribe(eventTypeSubject("TaskReclaimed", this.id), { callback: (_e, msg) => this.#onAbort(msg.data) }),
+      nc.subscribe(eventTypeSubject("AttemptAborted", this.id), { callback: (_e, msg) => this.#onAbort(msg.data) }),
+      nc.subscribe(eventTypeSubject("WorkerLost", this.id), { callback: () => void this.#rejoin() }),
       ...ENDED.map((type) => nc.subscribe(eventTypeSubject(type), { callback: (_e, msg) => this.#onJobEnded(msg.data) })),
       nc.subscribe(CHAT_SUBJECT, { callback: (_e, msg) => this.#onChat(msg.data) })
     )
-    await this.#write({
+    await this.#write(this.#joinedEvent())
+    void this.#watchConnection()
+    const beat = () => nc.publish(heartbeatSubject(this.id), JSON.stringify({ inFlight: this.inFlight, draining: this.#draining }))
+    beat()
+    this.#timers.push(setInterval(beat, this.#options.heartbeatMs ?? 1000))
+    this.#timers.push(setInterval(() => this.#flushProgress(), this.#options.progressMs ?? 1000))
+    this.#say(`joined with ${this.slots} slots; runs ${[...this.#handlers.keys()].join(", ")}`)
+  }
+
+  #joinedEvent(): DtqEvent {
+    return {
       type: "WorkerJoined",
       ...this.#envelope(),
       workerId: this.id,
@@ -117,12 +135,47 @@ export class Worker {
       host: hostname(),
       pid: process.pid,
       kinds: [...this.#handlers.keys()]
-    })
-    const beat = () => nc.publish(heartbeatSubject(this.id), JSON.stringify({ inFlight: this.inFlight, draining: this.#draining }))
-    beat()
-    this.#timers.push(setInterval(beat, this.#options.heartbeatMs ?? 1000))
-    this.#timers.push(setInterval(() => this.#flushProgress(), this.#options.progressMs ?? 1000))
-    this.#say(`joined with ${this.slots} slots; runs ${[...this.#handlers.keys()].join(", ")}`)
+    }
+  }
+
+  /** Declared lost (it was frozen, or cut off): join again; late results of reclaimed attempts may still win. */
+  async #rejoin(): Promise<void> {
+    if (this.#draining || this.#stopped) return
+    this.#say("the coordinator declared this worker lost; joining again")
+    await this.#write(this.#joinedEvent()).catch((error: Error) => this.#say(`could not re-join: ${error.message}`))
+  }
+
+  async #watchConnection(): Promise<void> {
+    const limit = this.#options.offlineExitMs ?? 60_000
+    let timer: NodeJS.Timeout | undefined
+    for await (const status of this.nc.status()) {
+      if (status.type === "disconnect") {
+        this.#say(`lost the connection to ${status.server}; reconnecting`)
+        if (limit > 0 && timer === undefined) {
+          timer = setTimeout(() => {
+            this.#options.onOffline?.(`worker ${this.id} could not reach the cluster for ${limit} ms; exiting (--offline-exit-ms 0 keeps trying)`)
+          }, limit)
+        }
+      } else if (status.type === "reconnect") {
+        this.#say(`reconnected to ${status.server}`)
+        if (timer !== undefined) clearTimeout(timer)
+        timer = undefined
+      }
+    }
+    if (timer !== undefined) clearTimeout(timer)
+  }
+
+  #onAbort(data: Uint8Array): void {
+    const decoded = decodeEvent(data)
+    if (!decoded.ok || (decoded.event.type !== "TaskReclaimed" && decoded.event.type !== "AttemptAborted")) return
+    const k = key(decoded.event)
+    this.#queued.delete(k)
+    const entry = this.#running.get(k)
+    if (entry === undefined) return
+    entry.abort.abort(new Error(decoded.event.reason))
+    // The slot is free at once, even if the handler ignores its signal.
+    this.#running.delete(k)
+    this.#pump()
   }
 
   #envelope() {
@@ -155,7 +208,7 @@ export class Worker {
   }
 
   async #run(lease: Lease): Promise<void> {
-    const entry: Running = { lease, abort: new AbortController(), progress: 0, progressDirty: false }
+    const entry: Running = { lease, abort: new AbortController(), progress: 0 }
     const signal = entry.abort.signal
     this.#running.set(key(lease), entry)
     const started = performance.now()
@@ -166,10 +219,7 @@ export class Worker {
       const result = await handler(lease.input, {
         signal,
         progress: (fraction) => {
-          if (fraction > entry.progress) {
-            entry.progress = Math.min(1, fraction)
-            entry.progressDirty = true
-          }
+          if (fraction > entry.progress) entry.progress = Math.min(1, fraction)
         }
       })
       afterTask(this.#faults)
@@ -182,7 +232,7 @@ export class Worker {
       const message = error instanceof Error ? error.message : String(error)
       this.#failures.push({ jobId: lease.jobId, index: lease.index, attempt: lease.attempt, error: message.slice(0, 2000), retryable })
     } finally {
-      this.#running.delete(key(lease))
+      if (this.#running.get(key(lease)) === entry) this.#running.delete(key(lease))
     }
     this.#queueFlush()
   }
@@ -227,14 +277,16 @@ export class Worker {
     }
   }
 
+  /** Renews every lease this worker holds (running or queued), with the progress of the running ones. */
   #flushProgress(): void {
     const beats = []
     for (const entry of this.#running.values()) {
-      if (!entry.progressDirty) continue
-      entry.progressDirty = false
       beats.push({ jobId: entry.lease.jobId, index: entry.lease.index, attempt: entry.lease.attempt, progress: entry.progress })
     }
-    if (beats.length > 0) this.#send({ type: "ProgressBeat", ...this.#envelope(), workerId: this.id, beats })
+    for (const lease of this.#queued.values()) beats.push({ jobId: lease.jobId, index: lease.index, attempt: lease.attempt, progress: 0 })
+    for (let i = 0; i < beats.length; i += MAX_BATCH) {
+      this.#send({ type: "ProgressBeat", ...this.#envelope(), workerId: this.id, beats: beats.slice(i, i + MAX_BATCH) })
+    }
   }
 
   /** Sends a fact without blocking the task loop; a failed write is retried with the same id until it lands. */
