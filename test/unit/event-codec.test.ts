@@ -11,6 +11,7 @@ const samples: DtqEvent[] = [
   F.jobCancelRequested("j-1", "changed my mind"),
   F.jobCancelRequested("j-1"),
   F.workerJoined("w-1", 4, { prefetch: 8 }),
+  F.workerJoined("w-1", 4, { prefetch: null }), // prefetch is optional
   F.workerDraining("w-1"),
   F.workerLeft("w-1"),
   F.progressBeat("w-1", [{ jobId: "j-1", index: 0, attempt: 1, progress: 0.5 }]),
@@ -23,8 +24,10 @@ const samples: DtqEvent[] = [
   F.tasksScheduled("j-1", 4),
   F.jobRejected("j-1", "no"),
   F.taskLeased("w-1", [{ jobId: "j-1", index: 0, attempt: 1, input: { op: "sum", from: "1", to: "25" } }]),
+  F.taskLeased("w-2", [{ jobId: "j-1", index: 0, attempt: 2, speculative: true }]),
   F.retryScheduled("j-1", 2, 1, 1200),
   F.taskReclaimed("j-1", 2, 1, "stalled"),
+  F.attemptAborted("w-1", "j-1", 2, 1),
   F.jobCompleted("j-1", "5050"),
   F.jobFailed("j-1", "task 2 failed"),
   F.jobCancelled("j-1", "by request"),
@@ -43,7 +46,31 @@ const encode = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.str
 describe("round trips", () => {
   it("the samples cover every event type", () => {
     expect(new Set(samples.map((e) => e.type))).toEqual(new Set(EVENT_TYPES))
-    expect(EVENT_TYPES).toHaveLength(18)
+    expect(EVENT_TYPES).toHaveLength(19)
+    expect(EVENT_TYPES).toContain("AttemptAborted")
+  })
+
+  it("the optional fields stay optional: WorkerJoined without prefetch, a lease without speculative", () => {
+    const joined = F.workerJoined("w-1", 4, { prefetch: null })
+    expect(Object.hasOwn(joined, "prefetch")).toBe(false)
+    expect(decodeEventValue(joined)).toEqual({ ok: true, event: joined })
+    const leased = F.taskLeased("w-1", [{ jobId: "j-1", index: 0, attempt: 1 }])
+    const decoded = decodeEventValue(leased)
+    expect(decoded.ok && decoded.event.type === "TaskLeased" && Object.hasOwn(decoded.event.leases[0]!, "speculative")).toBe(false)
+    const copy = F.taskLeased("w-1", [{ jobId: "j-1", index: 0, attempt: 2, speculative: true }])
+    const decodedCopy = decodeEventValue(copy)
+    expect(decodedCopy.ok && decodedCopy.event.type === "TaskLeased" && decodedCopy.event.leases[0]!.speculative).toBe(true)
+    expect(refusedReason(decodeEventValue({ ...copy, leases: [{ ...copy.leases[0], speculative: "yes" }] }))).toMatch(
+      /^TaskLeased: leases\[0\]\.speculative: /
+    )
+  })
+
+  it("TaskReclaimed and AttemptAborted must name the worker", () => {
+    const { workerId: _w1, ...reclaimed } = F.taskReclaimed("j-1", 2, 1, "stalled")
+    expect(refusedReason(decodeEventValue(reclaimed))).toMatch(/^TaskReclaimed: workerId: /)
+    const { workerId: _w2, ...aborted } = F.attemptAborted("w-1", "j-1", 2, 1)
+    expect(refusedReason(decodeEventValue(aborted))).toMatch(/^AttemptAborted: workerId: /)
+    expect(refusedReason(decodeEventValue({ ...F.attemptAborted("w-1", "j-1", 2, 1), attempt: 0 }))).toMatch(/^AttemptAborted: attempt: /)
   })
 
   for (const event of samples) {
@@ -160,6 +187,9 @@ describe("routingKey", () => {
     expect(routingKey(F.workerJoined("w-9", 1))).toBe("w-9")
     expect(routingKey(F.taskLeased("w-9", []))).toBe("w-9")
     expect(routingKey(F.workerLost("w-9"))).toBe("w-9")
+    // Both tell a worker to drop an attempt: routed to that worker, not to the job.
+    expect(routingKey(F.taskReclaimed("j-9", 0, 1, "stalled", {}, "w-9"))).toBe("w-9")
+    expect(routingKey(F.attemptAborted("w-9", "j-9", 0, 1))).toBe("w-9")
     expect(routingKey(F.coordinatorStarted(1))).toBe(TERM_KEY)
     expect(routingKey(F.jobSubmitted("j-9", spec))).toBe("j-9")
     expect(routingKey(F.retryScheduled("j-9", 0, 1, 2000))).toBe("j-9")

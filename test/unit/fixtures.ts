@@ -61,7 +61,7 @@ export type LeaseRef = { readonly jobId: string; readonly index: number; readonl
 
 export const taskLeased = (
   workerId: string,
-  leases: ReadonlyArray<LeaseRef & { readonly input?: unknown }>,
+  leases: ReadonlyArray<LeaseRef & { readonly input?: unknown; readonly speculative?: boolean }>,
   o: Decided & { readonly deadline?: number } = {}
 ): EventOf<"TaskLeased"> => ({
   type: "TaskLeased",
@@ -73,7 +73,8 @@ export const taskLeased = (
     attempt: l.attempt,
     kind: "sum",
     input: l.input ?? {},
-    deadline: o.deadline ?? (o.ts ?? 1000) + 10_000
+    deadline: o.deadline ?? (o.ts ?? 1000) + 10_000,
+    ...(l.speculative === undefined ? {} : { speculative: l.speculative })
   }))
 })
 
@@ -94,9 +95,27 @@ export const retryScheduled = (
   reason: "retry"
 })
 
-export const taskReclaimed = (jobId: string, index: number, attempt: number, reason: string, o: Decided = {}): EventOf<"TaskReclaimed"> => ({
+export const taskReclaimed = (jobId: string, index: number, attempt: number, reason: string, o: Decided = {}, workerId = "w1"): EventOf<"TaskReclaimed"> => ({
   type: "TaskReclaimed",
   ...coordinatorEnvelope(o),
+  workerId,
+  jobId,
+  index,
+  attempt,
+  reason
+})
+
+export const attemptAborted = (
+  workerId: string,
+  jobId: string,
+  index: number,
+  attempt: number,
+  reason = "another attempt finished first",
+  o: Decided = {}
+): EventOf<"AttemptAborted"> => ({
+  type: "AttemptAborted",
+  ...coordinatorEnvelope(o),
+  workerId,
   jobId,
   index,
   attempt,
@@ -147,13 +166,16 @@ export const jobCancelRequested = (jobId: string, reason?: string, o: At = {}): 
 })
 
 // ---- worker facts ----
-/** A worker joins with `slots` slots and, unless told, no prefetch (so its capacity is exactly `slots`). */
-export const workerJoined = (workerId: string, slots: number, o: At & { readonly prefetch?: number } = {}): EventOf<"WorkerJoined"> => ({
+/**
+ * A worker joins with `slots` slots and, unless told, no prefetch (so its capacity is exactly `slots`).
+ * `prefetch: null` leaves the optional field out, like a worker that predates prefetch.
+ */
+export const workerJoined = (workerId: string, slots: number, o: At & { readonly prefetch?: number | null } = {}): EventOf<"WorkerJoined"> => ({
   type: "WorkerJoined",
   ...workerEnvelope(workerId, o),
   workerId,
   slots,
-  prefetch: o.prefetch ?? 0,
+  ...(o.prefetch === null ? {} : { prefetch: o.prefetch ?? 0 }),
   host: "test-host",
   pid: 100,
   kinds: ["sum", "sumsq"]

@@ -77,6 +77,7 @@ describe("the happy path", () => {
       attempt: 1,
       workerId: "w1",
       leasedAt: 1100,
+      speculative: false,
       deadline: 5000,
       progress: 0,
       progressAt: 1100
@@ -266,10 +267,11 @@ describe("epochs and fencing", () => {
       F.jobCancelled(JOB, "x", stale),
       F.jobRejected(JOB, "x", stale),
       F.workerLost("w1", stale),
-      F.retryScheduled(JOB, 0, 1, 5000, stale)
+      F.retryScheduled(JOB, 0, 1, 5000, stale),
+      F.attemptAborted("w1", JOB, 0, 1, "stale", stale)
     )
-    expect(log.state.fencedCount).toBe(8)
-    expect(log.state.rejectedCount).toBe(8)
+    expect(log.state.fencedCount).toBe(9)
+    expect(log.state.rejectedCount).toBe(9)
     expect(snapshot(job(log))).toBe(before)
     expect(worker(log, "w1").phase).toBe("live")
   })
@@ -373,7 +375,7 @@ describe("worker loss, reclaims and the orphan rule", () => {
     expect(worker(log, "w1").leases.size).toBe(0)
     expect(worker(log, "w1").phase).toBe("live")
     log.apply(F.taskReclaimed(JOB, 0, 1, "again"))
-    expect(log.rejectedReasons.at(-1)).toBe(`TaskReclaimed: task 0 attempt 1 of ${JOB} is not running`)
+    expect(log.rejectedReasons.at(-1)).toBe(`TaskReclaimed: task 0 attempt 1 of ${JOB} is not running on w1`)
   })
 
   it("WorkerLeft reclaims too; a restarted worker (WorkerJoined again) does not keep its leases", () => {
@@ -547,6 +549,104 @@ describe("failures, retries and the end of a job", () => {
     expect(job(log).running.get(runKey(0, 1))).toMatchObject({ progress: 0.5, progressAt: 1300 })
     expect(worker(log, "w2").lastEventAt).toBe(1500)
     expect(log.state.rejectedCount).toBe(0)
+  })
+})
+
+describe("lease renewal, copies and aborts", () => {
+  const leaseMs = SPEC.leaseMs // 10 s by default
+
+  it("a ProgressBeat renews the holder's lease to max(deadline, ts + leaseMs)", () => {
+    const log = running().apply(F.taskLeased("w1", [{ jobId: JOB, index: 0, attempt: 1 }], { ts: 1100, deadline: 1100 + leaseMs }))
+    const run = () => job(log).running.get(runKey(0, 1))!
+    expect(run().deadline).toBe(1100 + leaseMs)
+    log.apply(F.progressBeat("w1", [{ jobId: JOB, index: 0, attempt: 1, progress: 0.1 }], { ts: 5000 }))
+    expect(run().deadline).toBe(5000 + leaseMs)
+    log.apply(F.progressBeat("w1", [{ jobId: JOB, index: 0, attempt: 1, progress: 0.1 }], { ts: 4000 })) // reordered: no shortening
+    expect(run().deadline).toBe(5000 + leaseMs)
+    log.apply(F.progressBeat("w2", [{ jobId: JOB, index: 0, attempt: 1, progress: 0.9 }], { ts: 9000 })) // not the holder
+    expect(run()).toMatchObject({ deadline: 5000 + leaseMs, progress: 0.1, progressAt: 5000 })
+    // The leaseMs of the job's own spec counts.
+    const short = new F.Log().apply(
+      F.coordinatorStarted(1),
+      F.workerJoined("w1", 1),
+      F.jobSubmitted("short", F.sumSpec(1, 10, 1, { leaseMs: 250 })),
+      F.tasksScheduled("short", 1),
+      F.taskLeased("w1", [{ jobId: "short", index: 0, attempt: 1 }], { ts: 1000, deadline: 1250 }),
+      F.progressBeat("w1", [{ jobId: "short", index: 0, attempt: 1, progress: 0 }], { ts: 1200 })
+    )
+    expect(short.state.jobs.get("short")!.running.get(runKey(0, 1))?.deadline).toBe(1450)
+  })
+
+  it("a speculative lease is marked on its run and runs next to the original", () => {
+    const log = running().apply(lease("w1", 0), F.taskLeased("w2", [{ jobId: JOB, index: 0, attempt: 2, speculative: true }], { ts: 1150 }))
+    expect(job(log).running.get(runKey(0, 1))?.speculative).toBe(false)
+    expect(job(log).running.get(runKey(0, 2))).toMatchObject({ workerId: "w2", speculative: true, leasedAt: 1150 })
+    expect(job(log).attempts[0]).toBe(2)
+    expect(job(log).status[0]).toBe(TaskStatus.Running)
+    expect(worker(log, "w2").leases.has(leaseKey(JOB, 0, 2))).toBe(true)
+  })
+
+  it("when a task completes, its other running attempts are superseded; a release or the end of the job clears them", () => {
+    const log = running().apply(lease("w1", 0), F.taskLeased("w2", [{ jobId: JOB, index: 0, attempt: 2, speculative: true }], { ts: 1150 }))
+    log.apply(result("w2", 0, 2))
+    expect([...job(log).superseded]).toEqual([runKey(0, 1)])
+    expect(job(log).running.has(runKey(0, 1))).toBe(true)
+    expect(job(log).recentMs).toEqual([10]) // the winner's duration only
+    log.apply(result("w1", 0, 1)) // its late result: a duplicate that releases it
+    expect(job(log).superseded.size).toBe(0)
+    expect(job(log).running.size).toBe(0)
+    expect(job(log)).toMatchObject({ done: 1, duplicates: 1 })
+    expect(job(log).recentMs).toEqual([10])
+    // The end of a job clears whatever is still superseded.
+    const ended = running().apply(lease("w1", 1), F.taskLeased("w2", [{ jobId: JOB, index: 1, attempt: 2, speculative: true }]), result("w2", 1, 2))
+    expect(job(ended).superseded.size).toBe(1)
+    ended.apply(F.jobCancelled(JOB, "enough"))
+    expect(job(ended).superseded.size).toBe(0)
+    expect(worker(ended, "w1").leases.size).toBe(0)
+  })
+
+  it("TaskReclaimed must name the worker that holds the attempt", () => {
+    const log = running().apply(lease("w1", 0), F.taskLeased("w2", [{ jobId: JOB, index: 0, attempt: 2, speculative: true }], { ts: 1150 }))
+    log.apply(F.taskReclaimed(JOB, 0, 1, "stalled", {}, "w2"))
+    expect(log.rejectedReasons).toEqual([`TaskReclaimed: task 0 attempt 1 of ${JOB} is not running on w2`])
+    expect(job(log).running.size).toBe(2)
+    // Reclaiming the original while its copy runs needs no decision: the copy carries on.
+    log.apply(F.taskReclaimed(JOB, 0, 1, "stalled", {}, "w1"))
+    expect(job(log).status[0]).toBe(TaskStatus.Running)
+    expect(job(log).needsDecision.size).toBe(0)
+    expect(job(log).orphans.get(runKey(0, 1))).toBe("w1")
+    expect(job(log).failures).toBe(1)
+    // Reclaiming the copy too: now the task awaits a decision.
+    log.apply(F.taskReclaimed(JOB, 0, 2, "lease expired", {}, "w2"))
+    expect(job(log).status[0]).toBe(TaskStatus.NeedsDecision)
+    expect(job(log).needsDecision.get(0)).toEqual({ attempt: 2, error: "reclaimed: lease expired", retryable: true })
+  })
+
+  it("AttemptAborted releases the run without an orphan; the last attempt of an unfinished task fails", () => {
+    const log = running().apply(lease("w1", 0), F.taskLeased("w2", [{ jobId: JOB, index: 0, attempt: 2, speculative: true }], { ts: 1150 }))
+    log.apply(F.attemptAborted("w2", JOB, 0, 2, "not needed"))
+    expect(job(log).running.has(runKey(0, 2))).toBe(false)
+    expect(worker(log, "w2").leases.size).toBe(0)
+    expect(job(log).orphans.size).toBe(0)
+    expect(job(log).status[0]).toBe(TaskStatus.Running) // the original still runs
+    expect(job(log).needsDecision.size).toBe(0)
+    log.apply(F.attemptAborted("w1", JOB, 0, 1, "operator"))
+    expect(job(log).status[0]).toBe(TaskStatus.NeedsDecision)
+    expect(job(log).needsDecision.get(0)).toEqual({ attempt: 1, error: "aborted: operator", retryable: true })
+    // An aborted attempt's late result is not an orphan's: it is set aside (no one holds it).
+    log.apply(result("w1", 0, 1))
+    expect(log.rejectedReasons.at(-1)).toBe(`TaskCompleted: result for task 0 attempt 1 of ${JOB} from w1, which does not hold it`)
+    expect(job(log).done).toBe(0)
+  })
+
+  it("the new state (speculative runs, superseded attempts, recent durations) is part of the digest", () => {
+    const copyOf = (speculative: boolean) => running().apply(lease("w1", 0), F.taskLeased("w2", [{ jobId: JOB, index: 0, attempt: 2, speculative }], { ts: 1150 }))
+    expect(stateDigest(copyOf(true).state)).not.toBe(stateDigest(copyOf(false).state))
+    const won = (ms: number) => copyOf(true).apply(F.taskCompleted("w2", [{ jobId: JOB, index: 0, attempt: 2, result: ANSWERS[0], ms }], { ts: 1200 }))
+    expect(stateDigest(won(10).state)).toBe(stateDigest(won(10).state))
+    expect(stateDigest(won(10).state)).not.toBe(stateDigest(won(11).state))
+    const aborted = won(10).apply(F.attemptAborted("w1", JOB, 0, 1))
+    expect(stateDigest(aborted.state)).not.toBe(stateDigest(won(10).state))
   })
 })
 

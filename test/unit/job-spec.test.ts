@@ -55,7 +55,13 @@ describe("resolveSpec: defaults and canonical form", () => {
       backoffMaxMs: 30_000,
       leaseMs: 10_000,
       stallMs: 60_000,
-      maxTaskMs: 3_600_000
+      maxTaskMs: 3_600_000,
+      speculation: true,
+      speculationQuantile: 0.75,
+      speculationMultiplier: 1.5,
+      speculationMinMs: 100,
+      maxSpeculative: 16,
+      placement: "least-loaded"
     })
   })
 
@@ -76,8 +82,45 @@ describe("resolveSpec: defaults and canonical form", () => {
       backoffMaxMs: 10,
       leaseMs: 500,
       stallMs: DEFAULT_POLICY.stallMs,
-      maxTaskMs: DEFAULT_POLICY.maxTaskMs
+      maxTaskMs: DEFAULT_POLICY.maxTaskMs,
+      speculation: DEFAULT_POLICY.speculation,
+      speculationQuantile: DEFAULT_POLICY.speculationQuantile,
+      speculationMultiplier: DEFAULT_POLICY.speculationMultiplier,
+      speculationMinMs: DEFAULT_POLICY.speculationMinMs,
+      maxSpeculative: DEFAULT_POLICY.maxSpeculative,
+      placement: DEFAULT_POLICY.placement
     })
+  })
+
+  it("keeps explicit speculation and placement fields", () => {
+    const spec = resolveSpec({
+      ...base,
+      speculation: false,
+      speculationQuantile: 0.5,
+      speculationMultiplier: 3,
+      speculationMinMs: 0,
+      maxSpeculative: 0,
+      placement: "round-robin"
+    })
+    expect(spec).toMatchObject({
+      speculation: false,
+      speculationQuantile: 0.5,
+      speculationMultiplier: 3,
+      speculationMinMs: 0,
+      maxSpeculative: 0,
+      placement: "round-robin",
+      // the others still default
+      maxAttempts: DEFAULT_POLICY.maxAttempts,
+      leaseMs: DEFAULT_POLICY.leaseMs
+    })
+    for (const placement of ["least-loaded", "random", "round-robin"] as const) {
+      expect(resolveSpec({ ...base, placement }).placement).toBe(placement)
+    }
+    // The bounds are accepted.
+    expect(resolveSpec({ ...base, speculationQuantile: 0, speculationMultiplier: 1 })).toMatchObject({ speculationQuantile: 0, speculationMultiplier: 1 })
+    expect(resolveSpec({ ...base, speculationQuantile: 1, speculationMultiplier: 100 })).toMatchObject({ speculationQuantile: 1, speculationMultiplier: 100 })
+    // Resolving again changes nothing (a replay does not depend on the defaults).
+    expect(resolveSpec(spec)).toEqual(spec)
   })
 
   it("writes integers canonically", () => {
@@ -185,6 +228,22 @@ describe("resolveSpec: refusals name the field", () => {
     expectRefused({ ...base, leaseMs: 99 }, "leaseMs")
     expectRefused({ ...base, backoffMs: -1 }, "backoffMs")
     expectRefused({ ...base, name: "x".repeat(201) }, "name")
+  })
+
+  it("bad speculation and placement fields", () => {
+    expectRefused({ ...base, speculation: "yes" }, "speculation")
+    expectRefused({ ...base, speculationQuantile: -0.1 }, "speculationQuantile")
+    expectRefused({ ...base, speculationQuantile: 1.01 }, "speculationQuantile")
+    expectRefused({ ...base, speculationMultiplier: 0.5 }, "speculationMultiplier")
+    expectRefused({ ...base, speculationMultiplier: 101 }, "speculationMultiplier")
+    expectRefused({ ...base, speculationMinMs: -1 }, "speculationMinMs")
+    expectRefused({ ...base, speculationMinMs: 1.5 }, "speculationMinMs")
+    expectRefused({ ...base, maxSpeculative: -1 }, "maxSpeculative")
+    expectRefused({ ...base, maxSpeculative: 10_001 }, "maxSpeculative")
+    expectRefused({ ...base, placement: "fastest" }, "placement")
+    expectRefused({ ...base, placement: 1 }, "placement")
+    expectRefused({ ...base, stallMs: 99 }, "stallMs")
+    expectRefused({ ...base, maxTaskMs: 99 }, "maxTaskMs")
   })
 
   it("backoffMaxMs below backoffMs", () => {

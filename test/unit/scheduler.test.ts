@@ -17,6 +17,11 @@ const indexesByWorker = (drafts: Draft[]): Record<string, number[]> => {
   for (const d of leasesOf(drafts)) (out[d.workerId] ??= []).push(...d.leases.map((l) => l.index))
   return out
 }
+const countsByWorker = (drafts: Draft[]): Record<string, number> => {
+  const out: Record<string, number> = {}
+  for (const [workerId, indexes] of Object.entries(indexesByWorker(drafts))) out[workerId] = indexes.length
+  return out
+}
 
 /** A log with epoch 1, the given workers (id -> slots) and one job, scheduled unless `queued`. */
 const cluster = (spec: ResolvedSpec, workers: Record<string, number>, queued = false): F.Log => {
@@ -68,7 +73,7 @@ describe("plan: scheduling and leasing", () => {
     expect(plan(log.state, inFlight, NOW, options)).toEqual([draft])
   })
 
-  it("a running job with workers gets TaskLeased drafts, dealt round-robin from the freest worker", () => {
+  it("a running job with workers gets TaskLeased drafts, interleaved from the freest worker (least-loaded)", () => {
     const log = cluster(spec, { w1: 3, w2: 2 })
     const drafts = plan(log.state, new InFlight(), NOW, options)
     expect(drafts).toEqual([
@@ -90,9 +95,12 @@ describe("plan: scheduling and leasing", () => {
     log.apply(F.taskLeased("w1", [0, 1, 2, 3].map((index) => ({ jobId: JOB, index, attempt: 1 }))))
     const drafts = plan(log.state, new InFlight(), NOW, options)
     const byWorker = indexesByWorker(drafts)
-    // Free: w1 5-4 = 1, w2 3, w3 1; dealt from the freest worker, skipping full ones.
-    expect(byWorker).toEqual({ w2: [4, 7, 8], w1: [5], w3: [6] })
+    // Free: w1 5-4 = 1, w2 3, w3 1: every worker gets exactly its free capacity, no task twice, the
+    // lowest unleased tasks first. (Which task lands where is the placement policy's business.)
+    expect(countsByWorker(drafts)).toEqual({ w1: 1, w2: 3, w3: 1 })
     expect(Object.values(byWorker).flat().sort((a, b) => a - b)).toEqual([4, 5, 6, 7, 8])
+    // Least-loaded: the first task goes to the freest worker.
+    expect(byWorker.w2?.[0]).toBe(4)
     // Folded, the leases fill every worker exactly to its slots, and there is no room left.
     foldDrafts(log, drafts)
     for (const w of log.state.workers.values()) expect(w.leases.size).toBe(w.slots)
@@ -118,7 +126,12 @@ describe("plan: scheduling and leasing", () => {
       F.jobSubmitted(JOB, spec),
       F.tasksScheduled(JOB, 10)
     )
-    expect(indexesByWorker(plan(log.state, new InFlight(), NOW, options))).toEqual({ w1: [0, 2, 3, 4, 5], w2: [1] })
+    const drafts = plan(log.state, new InFlight(), NOW, options)
+    // Capacity: w1 2 + 3 = 5, w2 1; six tasks fill both exactly, each leased once.
+    expect(countsByWorker(drafts)).toEqual({ w1: 5, w2: 1 })
+    expect(Object.values(indexesByWorker(drafts)).flat().sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5])
+    foldDrafts(log, drafts)
+    expect(plan(log.state, new InFlight(), NOW, options)).toEqual([])
   })
 
   it("splits a worker's leases into events of at most maxLeasesPerEvent", () => {
