@@ -4,7 +4,7 @@ import { spawn } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { startLocalServer, type LocalServer } from "../../src/nats/local-server.ts"
+import { freePort, startLocalServer, type LocalServer } from "../../src/nats/local-server.ts"
 import { CLI_PATH, spawnRole, stopChild, type Child } from "../../src/cli/local-cluster.ts"
 import { Client } from "../../src/producer/client.ts"
 
@@ -16,6 +16,8 @@ export type TestCluster = {
   readonly worker: (id: string, args?: string[]) => Promise<Child>
   readonly client: () => Promise<Client>
   readonly cli: (args: string[], options?: { input?: string; timeoutMs?: number }) => Promise<CliResult>
+  /** Names of the clients connected to the server now (from its monitoring endpoint). */
+  readonly connections: () => Promise<string[]>
   /** Restarts the server on the same port and store (the same JetStream data). */
   readonly restartServer: () => Promise<void>
   readonly cleanup: () => Promise<void>
@@ -27,7 +29,8 @@ const VERBOSE = process.env.DTQ_TEST_VERBOSE !== undefined
 
 export const startTestCluster = async (): Promise<TestCluster> => {
   const storeDir = mkdtempSync(join(tmpdir(), "dtq-test-"))
-  let server = await startLocalServer({ storeDir })
+  const httpPort = await freePort()
+  let server = await startLocalServer({ storeDir, httpPort })
   const children: Child[] = []
   const clients: Client[] = []
   const output = VERBOSE ? (name: string, line: string) => process.stderr.write(`${name}| ${line}\n`) : undefined
@@ -49,14 +52,19 @@ export const startTestCluster = async (): Promise<TestCluster> => {
       return child
     },
     client: async () => {
-      const client = await Client.connect(url, { reconnectForever: true })
+      const client = await Client.connect(url)
       clients.push(client)
       return client
     },
     cli: (args, options = {}) => runCli([...args, ...(args.includes("--nats") ? [] : ["--nats", url])], options),
+    connections: async () => {
+      const response = await fetch(`${server.monitorUrl}/connz?limit=1024`)
+      const body = (await response.json()) as { connections?: Array<{ name?: string }> }
+      return (body.connections ?? []).map((c) => c.name ?? "")
+    },
     restartServer: async () => {
       await server.stop()
-      server = await startLocalServer({ storeDir, port: server.port })
+      server = await startLocalServer({ storeDir, port: server.port, httpPort })
     },
     cleanup: async () => {
       await Promise.all(clients.map((c) => c.close()))

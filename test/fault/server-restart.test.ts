@@ -1,0 +1,39 @@
+// Must show (issue 3, item 4): the NATS server stopped and restarted mid-job (same store): exact result.
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { rangeSum } from "../../src/domain/range-sum.ts"
+import { startTestCluster, waitFor, type TestCluster } from "../helpers/cluster.ts"
+
+describe("a NATS server restart mid-job", () => {
+  let cluster: TestCluster
+  beforeAll(async () => {
+    cluster = await startTestCluster()
+  })
+  afterAll(async () => cluster?.cleanup())
+
+  it("is ridden through by coordinator, workers and a waiting producer", async () => {
+    await cluster.coordinator()
+    await cluster.worker("w1", ["--slots", "4", "--delay-rate", "1", "--delay-ms", "20"])
+    await cluster.worker("w2", ["--slots", "4", "--delay-rate", "1", "--delay-ms", "20"])
+    const client = await cluster.client()
+    const tasks = 2000
+    const { jobId } = await client.submit({ kind: "sum", from: "1", to: "99999999", tasks })
+    const producersBefore = (await cluster.connections()).filter((n) => n.startsWith("dtq-producer")).length
+    const waiting = cluster.cli(["job", jobId, "--wait", "--json"], { timeoutMs: 90_000 })
+    // The waiting CLI must be connected before the server goes: a first connection that fails exits 3.
+    await waitFor("the waiting producer to connect", async () =>
+      (await cluster.connections()).filter((n) => n.startsWith("dtq-producer")).length > producersBefore || undefined
+    )
+    await waitFor("some progress", async () => ((await client.job(jobId))?.done ?? 0) >= 100 || undefined)
+    await cluster.server.stop()
+    await new Promise((r) => setTimeout(r, 1500))
+    await cluster.restartServer()
+
+    const outcome = await client.wait(jobId)
+    expect(outcome).toMatchObject({ state: "completed", result: rangeSum("sum", 1n, 99999999n).toString() })
+    const waited = await waiting
+    expect(waited.code, waited.stderr).toBe(0)
+    expect(JSON.parse(waited.stdout)).toMatchObject({ jobId, state: "completed" })
+    const { state } = await client.replay()
+    expect(state.jobs.get(jobId)?.done).toBe(tasks)
+  })
+})
