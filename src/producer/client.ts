@@ -37,10 +37,13 @@ export class Client {
     this.id = id
   }
 
-  /** Connects; throws ClusterUnreachable when the server cannot be reached. */
-  static async connect(url: string, options: { reconnectForever?: boolean } = {}): Promise<Client> {
+  /**
+   * Connects; throws ClusterUnreachable when the server cannot be reached. Once connected it rides through
+   * a server restart (a producer waiting for its job keeps waiting).
+   */
+  static async connect(url: string): Promise<Client> {
     const id = newProcessId("p")
-    const nc = await connectCluster(url, { name: `dtq-producer-${id}`, reconnectForever: options.reconnectForever ?? false })
+    const nc = await connectCluster(url, { name: `dtq-producer-${id}` })
     try {
       return new Client(nc, await EventLog.open(nc), id)
     } catch (error) {
