@@ -37,3 +37,28 @@ describe("a NATS server restart mid-job", () => {
     expect(state.jobs.get(jobId)?.done).toBe(tasks)
   })
 })
+
+describe("a worker cut off from the cluster", () => {
+  let cluster: TestCluster
+  beforeAll(async () => {
+    cluster = await startTestCluster()
+  })
+  afterAll(async () => cluster?.cleanup())
+
+  it("exits with a clear message after --offline-exit-ms; with 0 it keeps trying", async () => {
+    await cluster.coordinator()
+    const quitter = await cluster.worker("quitter", ["--offline-exit-ms", "1500"])
+    const stayer = await cluster.worker("stayer", ["--offline-exit-ms", "0"])
+    const stderr: string[] = []
+    quitter.process.stderr?.on("data", (d: Buffer) => stderr.push(d.toString()))
+    await cluster.server.stop()
+    expect(await quitter.exited).toBe(3)
+    expect(stderr.join("")).toContain("dtq: worker quitter could not reach the cluster for 1500 ms; exiting (--offline-exit-ms 0 keeps trying)")
+    await new Promise((r) => setTimeout(r, 500))
+    expect(stayer.process.exitCode).toBeNull()
+    await cluster.restartServer()
+    const client = await cluster.client()
+    const outcome = await client.run({ kind: "sum", from: "1", to: "100", tasks: 10 })
+    expect(outcome).toMatchObject({ state: "completed", result: "5050" })
+  })
+})
