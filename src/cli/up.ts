@@ -1,20 +1,10 @@
 // `dtq up`: a whole local cluster in the foreground until Ctrl-C.
 import { resolve } from "node:path"
-import { createConnection } from "node:net"
 import { UsageError, intFlag, parseArgs, stringFlag } from "./args.ts"
+import { portOpen } from "../nats/local-server.ts"
 import { LocalCluster } from "./local-cluster.ts"
 
 const DEFAULT_PORT = 4222
-
-const portInUse = (port: number): Promise<boolean> =>
-  new Promise((r) => {
-    const socket = createConnection({ port, host: "127.0.0.1" })
-    socket.once("connect", () => {
-      socket.destroy()
-      r(true)
-    })
-    socket.once("error", () => r(false))
-  })
 
 export const upCommand = async (argv: string[]): Promise<number> => {
   const args = parseArgs("up", argv, { workers: "string", slots: "string", port: "string", store: "string" })
@@ -22,8 +12,8 @@ export const upCommand = async (argv: string[]): Promise<number> => {
   const workers = intFlag(args, "workers", 0, 256) ?? 3
   const slots = intFlag(args, "slots", 1, 4096) ?? 4
   let port = intFlag(args, "port", 1, 65535)
-  if (port === undefined) port = (await portInUse(DEFAULT_PORT)) ? undefined : DEFAULT_PORT
-  else if (await portInUse(port)) throw new UsageError(`--port ${port} is already in use`)
+  if (port === undefined) port = (await portOpen(DEFAULT_PORT)) ? undefined : DEFAULT_PORT
+  else if (await portOpen(port)) throw new UsageError(`--port ${port} is already in use`)
   const storeDir = resolve(stringFlag(args, "store") ?? ".dtq/store")
   const print = (name: string, line: string) => process.stdout.write(`${name.padEnd(11)}| ${line}\n`)
   const cluster = await LocalCluster.start({ workers, slots, storeDir, ...(port === undefined ? {} : { port }), output: print })

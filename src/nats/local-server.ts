@@ -34,7 +34,8 @@ export const freePort = (): Promise<number> =>
     })
   })
 
-const portOpen = (port: number): Promise<boolean> =>
+/** Whether something accepts TCP connections on 127.0.0.1:port. */
+export const portOpen = (port: number): Promise<boolean> =>
   new Promise((resolve) => {
     const socket = createConnection({ port, host: "127.0.0.1" })
     socket.once("connect", () => {
