@@ -63,6 +63,12 @@ export class EventLog {
     }
   }
 
+  /** The sequence of the newest event on a subject (0 when there is none). */
+  async lastSeqOn(subject: string): Promise<number> {
+    const msg = await this.jsm.streams.getMessage(EVENTS_STREAM, { last_by_subj: subject }).catch(() => null)
+    return msg?.seq ?? 0
+  }
+
   /** The sequence of the newest stored event (0 when the log is empty). */
   async lastSeq(): Promise<number> {
     const info = await this.jsm.streams.info(EVENTS_STREAM)
