@@ -72,8 +72,13 @@ export const TaskFailed = Schema.Struct({
   failures: Schema.Array(Schema.Struct({ ...TaskRef, error: Schema.String, retryable: Schema.Boolean }))
 })
 
+// ---- facts (coordinator) ----
+/** A coordinator process started (as a standby until it is elected). */
+export const CoordinatorStarted = Schema.Struct({ ...envelope("CoordinatorStarted", "coordinator"), host: Schema.String, pid: Count })
+
 // ---- decisions (coordinator) ----
-export const CoordinatorStarted = Schema.Struct({ ...decision("CoordinatorStarted"), host: Schema.String, pid: Count })
+/** A new term: this coordinator leads from here on; decisions of other epochs are fenced. */
+export const CoordinatorElected = Schema.Struct({ ...decision("CoordinatorElected"), host: Schema.String, pid: Count })
 export const TasksScheduled = Schema.Struct({ ...decision("TasksScheduled"), jobId: Id, count: Count })
 export const JobRejected = Schema.Struct({ ...decision("JobRejected"), jobId: Id, reason: Schema.String })
 export const TaskLeased = Schema.Struct({
@@ -131,6 +136,7 @@ export const EventSchemas = {
   TaskCompleted,
   TaskFailed,
   CoordinatorStarted,
+  CoordinatorElected,
   TasksScheduled,
   JobRejected,
   TaskLeased,
@@ -153,7 +159,7 @@ export const EVENT_TYPES = Object.keys(EventSchemas) as ReadonlyArray<EventType>
 export const isEventType = (type: unknown): type is EventType =>
   typeof type === "string" && Object.hasOwn(EventSchemas, type)
 
-/** All terms share one key, so a claim can be a compare-and-set on the last CoordinatorStarted. */
+/** All terms share one key, so a claim can be a compare-and-set on the last CoordinatorElected. */
 export const TERM_KEY = "term"
 
 /** The routing key of an event: the worker or job it concerns (used in its subject). */
@@ -170,8 +176,10 @@ export const routingKey = (event: DtqEvent): string => {
     case "AttemptAborted":
     case "WorkerLost":
       return event.workerId
-    case "CoordinatorStarted":
+    case "CoordinatorElected":
       return TERM_KEY
+    case "CoordinatorStarted":
+      return event.writer.id
     default:
       return event.jobId
   }

@@ -94,8 +94,10 @@ export const eventDetails = (event: DtqEvent): string => {
       return `${event.beats.length} beat(s) from ${event.workerId}`
     case "WorkerJoined":
       return `${event.workerId} with ${event.slots} slots on ${event.host} pid ${event.pid}`
-    case "CoordinatorStarted":
+    case "CoordinatorElected":
       return `epoch ${event.epoch} on ${event.host} pid ${event.pid}`
+    case "CoordinatorStarted":
+      return `${event.writer.id} on ${event.host} pid ${event.pid}`
     case "RetryScheduled":
       return `${event.jobId}#${event.index} after attempt ${event.attempt}: retry in ${event.delayMs} ms (${clip(event.reason, 60)})`
     case "TaskReclaimed":

@@ -33,20 +33,22 @@ export const applyUndecodable = (state: ClusterState, seq: number, reason: strin
 export const applyEvent = (state: ClusterState, seq: number, event: DtqEvent): void => {
   state.seq = seq
   if (event.ts > state.lastTs) state.lastTs = event.ts
-  if ("epoch" in event && event.type !== "CoordinatorStarted" && event.epoch !== state.epoch) {
+  if ("epoch" in event && event.type !== "CoordinatorElected" && event.epoch !== state.epoch) {
     state.fencedCount++
     reject(state, seq, `${event.type} fenced: epoch ${event.epoch} is not the current epoch ${state.epoch}`)
     return
   }
   const r = (reason: string) => reject(state, seq, `${event.type}: ${reason}`)
-  if (event.type === "CoordinatorStarted" && event.epoch <= state.epoch) {
+  if (event.type === "CoordinatorElected" && event.epoch <= state.epoch) {
     state.fencedCount++
     return r(`epoch ${event.epoch} is not newer than the current epoch ${state.epoch}`)
   }
   state.eventsApplied++
   switch (event.type) {
+    case "CoordinatorElected":
+      return coordinatorElected(state, event)
     case "CoordinatorStarted":
-      return coordinatorStarted(state, event)
+      return // a fact for the record (who ran when); the term changes only with CoordinatorElected
     case "JobSubmitted":
       return jobSubmitted(state, event, r)
     case "JobCancelRequested":
@@ -149,7 +151,7 @@ const withWorker = (state: ClusterState, workerId: string, r: Reject, f: (worker
   f(worker)
 }
 
-const coordinatorStarted = (state: ClusterState, event: EventOf<"CoordinatorStarted">): void => {
+const coordinatorElected = (state: ClusterState, event: EventOf<"CoordinatorElected">): void => {
   state.epoch = event.epoch
   state.leaderId = event.writer.id
   state.leaderSince = event.ts
