@@ -184,10 +184,10 @@ export const infoCommand = async (argv: string[]): Promise<number> => {
     out(
       [
         `leader       ${info.leader} (epoch ${info.epoch}) on ${info.host} pid ${info.pid}`,
-        `standbys     ${info.standbys.length === 0 ? "none" : info.standbys.join(", ")}`,
-        `applied seq  ${info.appliedSeq} of ${info.streamLastSeq} in the stream`,
+        `standbys     ${info.standbys.length === 0 ? "none" : info.standbys.map((s) => `${s.id} on ${s.host} pid ${s.pid} (applied #${s.appliedSeq})`).join(", ")}`,
+        `applied seq  ${info.appliedSeq} of ${info.streamLastSeq} in the stream (${info.streamReplicas} replica${info.streamReplicas === 1 ? "" : "s"})`,
         `digest       ${info.digest}`,
-        `snapshot     ${info.snapshot === null ? "none" : JSON.stringify(info.snapshot)}`,
+        `snapshot     ${info.snapshot === null ? "none" : `#${info.snapshot.seq} (${info.snapshot.name}, ${info.snapshot.size} bytes, ${info.snapshot.how} ${new Date(info.snapshot.at).toISOString()})`}`,
         `jobs         ${Object.entries(s.jobs).map(([k, v]) => `${v} ${k}`).join(", ")}`,
         `workers      ${Object.entries(s.workers).map(([k, v]) => `${v} ${k}`).join(", ")}`,
         `events       ${s.eventsApplied} applied, ${s.rejected} set aside (${s.fenced} fenced), ${s.duplicateResults} duplicate results`,

@@ -34,17 +34,26 @@ const onShutdown = (stop: (signal: string) => Promise<void>): void => {
 }
 
 export const coordinatorCommand = async (argv: string[]): Promise<number> => {
-  const args = parseArgs("coordinator", argv, { id: "string", "worker-timeout-ms": "string" })
+  const args = parseArgs("coordinator", argv, {
+    id: "string",
+    "worker-timeout-ms": "string",
+    "lease-ttl-ms": "string",
+    "snapshot-every": "string",
+    "no-snapshots": "boolean",
+    replicas: "string"
+  })
   if (args.positional.length > 0) throw new UsageError(`dtq coordinator takes no arguments, got ${args.positional.join(" ")}`)
-  const workerTimeoutMs = intFlag(args, "worker-timeout-ms", 100, 3_600_000)
+  const optional = <K extends string, V>(key: K, value: V | undefined) => (value === undefined ? {} : { [key]: value })
   const coordinator = await Coordinator.start({
     url: resolveNatsUrl(stringFlag(args, "nats")),
-    ...(stringFlag(args, "id") === undefined ? {} : { id: stringFlag(args, "id") as string }),
-    ...(workerTimeoutMs === undefined ? {} : { workerTimeoutMs }),
+    ...optional("id", stringFlag(args, "id")),
+    ...optional("workerTimeoutMs", intFlag(args, "worker-timeout-ms", 100, 3_600_000)),
+    ...optional("leaseTtlMs", intFlag(args, "lease-ttl-ms", 200, 600_000)),
+    ...optional("snapshotEvery", intFlag(args, "snapshot-every", 1, 100_000_000)),
+    ...optional("replicas", intFlag(args, "replicas", 1, 5)),
+    noSnapshots: boolFlag(args, "no-snapshots"),
     log: say,
-    onDeposed: () => {
-      void coordinator.stop().then(() => process.exit(0))
-    }
+    onDeposed: (by, epoch) => say(`deposed by ${by} (epoch ${epoch}); standing by`)
   })
   onShutdown(async (signal) => {
     say(`coordinator ${coordinator.id} stopping (${signal})`)
@@ -52,6 +61,7 @@ export const coordinatorCommand = async (argv: string[]): Promise<number> => {
   })
   return new Promise<number>(() => undefined) // runs until a signal
 }
+
 
 export const workerCommand = async (argv: string[]): Promise<number> => {
   const args = parseArgs("worker", argv, {

@@ -3,8 +3,8 @@ import { hostname } from "node:os"
 import type { Msg, Subscription } from "@nats-io/transport-node"
 import { stateDigest } from "../projections/digest.ts"
 import { jobView, jobsView, summaryView, workersView } from "../projections/views.ts"
-import { controlSubject } from "../nats/subjects.ts"
-import type { Coordinator } from "./coordinator.ts"
+import { EVENTS_STREAM, controlSubject } from "../nats/subjects.ts"
+import type { Coordinator, SnapshotInfo } from "./coordinator.ts"
 
 export type InfoReply = {
   readonly leader: string
@@ -13,9 +13,10 @@ export type InfoReply = {
   readonly pid: number
   readonly appliedSeq: number
   readonly streamLastSeq: number
+  readonly streamReplicas: number
   readonly digest: string
-  readonly standbys: ReadonlyArray<string>
-  readonly snapshot: null
+  readonly standbys: ReadonlyArray<{ id: string; host: string; pid: number; appliedSeq: number }>
+  readonly snapshot: SnapshotInfo | null
   readonly summary: ReturnType<typeof summaryView>
 }
 
@@ -33,7 +34,7 @@ const requestBody = (msg: Msg): Record<string, unknown> => {
 }
 
 export const serveControl = (coordinator: Coordinator): Subscription[] => {
-  const { nc, state } = coordinator
+  const { nc } = coordinator
   const handle = (verb: string, answer: (msg: Msg) => unknown | Promise<unknown>): Subscription =>
     nc.subscribe(controlSubject(verb), {
       callback: (_error, msg) => {
@@ -46,25 +47,30 @@ export const serveControl = (coordinator: Coordinator): Subscription[] => {
       }
     })
   return [
-    handle("info", async (): Promise<InfoReply> => ({
-      leader: coordinator.id,
-      epoch: coordinator.epoch,
-      host: hostname(),
-      pid: process.pid,
-      appliedSeq: state.seq,
-      streamLastSeq: await coordinator.log.lastSeq().catch(() => -1),
-      digest: stateDigest(state),
-      standbys: [],
-      snapshot: null,
-      summary: summaryView(state)
-    })),
-    handle("jobs", () => ({ jobs: jobsView(state) })),
+    handle("info", async (): Promise<InfoReply> => {
+      const stream = await coordinator.log.jsm.streams.info(EVENTS_STREAM).catch(() => undefined)
+      const state = coordinator.state
+      return {
+        leader: coordinator.id,
+        epoch: coordinator.epoch,
+        host: hostname(),
+        pid: process.pid,
+        appliedSeq: state.seq,
+        streamLastSeq: stream?.state.last_seq ?? -1,
+        streamReplicas: stream?.config.num_replicas ?? 0,
+        digest: stateDigest(state),
+        standbys: coordinator.peers.filter((p) => !p.leading).map(({ id, host, pid, appliedSeq }) => ({ id, host, pid, appliedSeq })),
+        snapshot: coordinator.lastSnapshot ?? null,
+        summary: summaryView(state)
+      }
+    }),
+    handle("jobs", () => ({ jobs: jobsView(coordinator.state) })),
     handle("job", (msg) => {
       const jobId = String(requestBody(msg).jobId ?? "")
-      const job = state.jobs.get(jobId)
+      const job = coordinator.state.jobs.get(jobId)
       if (job === undefined) return { error: `unknown job ${jobId}` }
       return { job: jobView(job), lastErrors: [...job.lastError.entries()].slice(-5).map(([index, error]) => ({ index, error })) }
     }),
-    handle("workers", () => ({ workers: workersView(state) }))
+    handle("workers", () => ({ workers: workersView(coordinator.state) }))
   ]
 }

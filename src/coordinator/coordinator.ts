@@ -1,69 +1,101 @@
-// The coordinator: replays the log into its projections, claims a term (epoch), then tails the log and
-// turns the state into decisions. Everything it knows is in the log, so a kill -9 loses nothing.
+// The coordinator: loads the newest valid snapshot, replays the rest of the log, and tails it from then on
+// (a hot standby). It leads while it holds the leader lease (a KV key with a TTL): it claims a term
+// (CoordinatorElected, the next epoch) and turns the state into decisions. It stops deciding the moment it
+// cannot be sure it still holds the lease; whatever an old leader writes after that is fenced by epoch.
 import { hostname } from "node:os"
 import type { NatsConnection, Subscription } from "@nats-io/transport-node"
-import type { DtqEvent } from "../domain/events.ts"
+import { TERM_KEY, type DtqEvent } from "../domain/events.ts"
 import { newEventId, newProcessId } from "../domain/ids.ts"
 import { foldMessage } from "../projections/fold-message.ts"
+import { restoreSnapshot, takeSnapshot } from "../projections/snapshot.ts"
 import { emptyState, type ClusterState } from "../projections/state.ts"
 import { connectCluster } from "../nats/connection.ts"
 import { AppendRefused, EventLog, type RawEvent, type Tail } from "../nats/event-log.ts"
+import { LeaderLease, type LeaderRecord } from "../nats/leader-lease.ts"
+import { SnapshotStore, type StoredSnapshot } from "../nats/snapshot-store.ts"
 import { HEARTBEAT_ALL, eventTypeSubject } from "../nats/subjects.ts"
-import { TERM_KEY } from "../domain/events.ts"
 import { serveControl } from "./control.ts"
 import { expiredAttempts } from "./lease-expiry.ts"
 import { HeartbeatClock, lostWorkers } from "./liveness.ts"
-import { speculativeCopies } from "./speculation.ts"
 import { DEFAULT_SCHEDULER_OPTIONS, InFlight, plan, type Draft } from "./scheduler.ts"
+import { speculativeCopies } from "./speculation.ts"
+import { PRESENCE_ALL, presenceSubject, type Presence } from "./presence.ts"
 
 export type CoordinatorOptions = {
   readonly url: string
   readonly id?: string
   /** A worker silent this long is declared lost and its tasks are re-leased. Default 5000 ms. */
   readonly workerTimeoutMs?: number
-  /** How often time-based checks run (retries due, silent workers). Default 100 ms. */
+  /** How often time-based checks run (retries due, silent workers, expired leases). Default 100 ms. */
   readonly tickMs?: number
+  /** The leader lease's TTL: a leader that cannot renew for this long is replaced. Default 1000 ms. */
+  readonly leaseTtlMs?: number
+  /** A snapshot after this many events... Default 20,000. */
+  readonly snapshotEvery?: number
+  /** ...or after this long with new events. Default 60,000 ms. */
+  readonly snapshotIntervalMs?: number
+  /** Skip snapshots entirely (replay the whole log at start). */
+  readonly noSnapshots?: boolean
+  /** Replicas for the stream and buckets when this coordinator creates them. */
+  readonly replicas?: number
   readonly log?: (line: string) => void
-  /** Called once if another coordinator takes over the cluster (this one then stops deciding). */
+  /** Called when another coordinator takes over (this one goes back to standing by). */
   readonly onDeposed?: (by: string | undefined, epoch: number) => void
 }
 
-const TERM_SUBJECT = eventTypeSubject("CoordinatorStarted", TERM_KEY)
+const TERM_SUBJECT = eventTypeSubject("CoordinatorElected", TERM_KEY)
+const SNAPSHOTS_KEPT = 3
+
+export type SnapshotInfo = { readonly seq: number; readonly name: string; readonly size: number; readonly at: number; readonly how: "written" | "loaded" }
 
 export class Coordinator {
   readonly id: string
-  readonly state: ClusterState = emptyState()
   readonly nc: NatsConnection
   readonly log: EventLog
+  state: ClusterState = emptyState()
   readonly #options: CoordinatorOptions
+  readonly #lease: LeaderLease
+  readonly #snapshots: SnapshotStore | undefined
   readonly #inFlight = new InFlight()
   readonly #own = new Map<string, () => void>() // my events in flight: id -> release
   readonly #heartbeats = new HeartbeatClock()
-  readonly #subscriptions: Subscription[] = []
+  readonly #leaderSubscriptions: Subscription[] = []
+  readonly #peers = new Map<string, Presence & { seenAt: number }>()
+  readonly #timers: NodeJS.Timeout[] = []
   #epoch = 0
   #leading = false
-  #deposed = false
+  #claiming = false
   #stopped = false
-  #termSeq = 0
   #graceSince = 0
   #dirty = false
   #tail: Tail | undefined
-  #ticker: NodeJS.Timeout | undefined
+  #leaderTimers: NodeJS.Timeout[] = []
   #caughtUp: { seq: number; resolve: () => void } | undefined
+  #snapshot: SnapshotInfo | undefined
+  #snapshotting = false
+  #lastSnapshotSeq = 0
+  #lastSnapshotAt = 0
+  /** Takeover timing, for the failover benchmark: when the lease was won and the first decision made. */
+  readonly takeover = { leaseAt: 0, firstDecisionAt: 0 }
 
-  private constructor(nc: NatsConnection, log: EventLog, options: CoordinatorOptions) {
+  private constructor(nc: NatsConnection, log: EventLog, lease: LeaderLease, snapshots: SnapshotStore | undefined, options: CoordinatorOptions & { id: string }) {
     this.nc = nc
     this.log = log
+    this.#lease = lease
+    this.#snapshots = snapshots
     this.#options = options
-    this.id = options.id ?? newProcessId("c")
+    this.id = options.id
   }
 
   static async start(options: CoordinatorOptions): Promise<Coordinator> {
     const id = options.id ?? newProcessId("c")
     const nc = await connectCluster(options.url, { name: `dtq-coordinator-${id}` })
     try {
-      const log = await EventLog.open(nc)
-      const coordinator = new Coordinator(nc, log, { ...options, id })
+      const replicas = options.replicas === undefined ? {} : { replicas: options.replicas }
+      const log = await EventLog.open(nc, replicas)
+      const lease = await LeaderLease.open(nc, { ttlMs: options.leaseTtlMs ?? 1000, ...replicas })
+      const snapshots = options.noSnapshots === true ? undefined : await SnapshotStore.open(nc, replicas)
+      const coordinator = new Coordinator(nc, log, lease, snapshots, { ...options, id })
       await coordinator.#run()
       return coordinator
     } catch (error) {
@@ -80,38 +112,97 @@ export class Coordinator {
     return this.#leading
   }
 
-  async #run(): Promise<void> {
-    const last = await this.log.lastSeq()
-    const t0 = performance.now()
-    await this.log.readRange(1, last, (m) => this.#foldRaw(m))
-    this.#say(`replayed ${this.state.seq} events in ${Math.round(performance.now() - t0)} ms`)
-    this.#tail = await this.log.tail(this.state.seq + 1, (m) => this.#onTail(m))
-    await this.#claim()
+  get lastSnapshot(): SnapshotInfo | undefined {
+    return this.#snapshot
   }
 
-  /** Starts a new term: CoordinatorStarted with the next epoch, a compare-and-set on the term subject. */
-  async #claim(): Promise<void> {
-    for (let tries = 0; tries < 50 && !this.#stopped; tries++) {
-      const epoch = this.state.epoch + 1
-      const event: DtqEvent = {
-        type: "CoordinatorStarted",
-        id: newEventId(),
-        v: 1,
-        ts: Date.now(),
-        writer: { role: "coordinator", id: this.id },
-        epoch,
-        host: hostname(),
-        pid: process.pid
+  /** Other coordinators seen recently (standbys, or a leader). */
+  get peers(): Array<Presence & { seenAt: number }> {
+    const now = Date.now()
+    return [...this.#peers.values()].filter((p) => now - p.seenAt < 3000)
+  }
+
+  async #run(): Promise<void> {
+    await this.log.append({ type: "CoordinatorStarted", ...this.#envelope(), host: hostname(), pid: process.pid })
+    const t0 = performance.now()
+    const from = await this.#loadSnapshot()
+    const last = await this.log.lastSeq()
+    await this.log.readRange(from, last, (m) => this.#foldRaw(m))
+    const ms = Math.round(performance.now() - t0)
+    this.#say(`recovered #${this.state.seq} in ${ms} ms (${this.#snapshot === undefined ? "no snapshot" : `snapshot #${this.#snapshot.seq} + ${this.state.seq - this.#snapshot.seq} events`})`)
+    this.#tail = await this.log.tail(this.state.seq + 1, (m) => this.#onTail(m))
+    this.#timers.push(setInterval(() => this.#announce(), 1000))
+    this.nc.subscribe(PRESENCE_ALL, { callback: (_e, msg) => this.#onPresence(msg.data) })
+    this.#announce()
+    void this.#watchConnection()
+    this.#timers.push(setInterval(() => void this.#campaign(), 100))
+    await this.#campaign()
+    if (!this.#leading) this.#say(`standing by: another coordinator holds the leader lease`)
+  }
+
+  /** The newest snapshot that restores and verifies; returns the sequence to replay from. */
+  async #loadSnapshot(): Promise<number> {
+    if (this.#snapshots === undefined) return 1
+    const first = (await this.log.jsm.streams.info("DTQ_EVENTS")).state.first_seq
+    for (const stored of await this.#snapshots.list()) {
+      const bytes = await this.#snapshots.read(stored.name).catch(() => null)
+      const restored = bytes === null ? { ok: false as const, reason: "unreadable" } : restoreSnapshot(bytes)
+      if (!restored.ok) {
+        this.#say(`skipped snapshot ${stored.name}: ${restored.reason}`)
+        continue
       }
+      // A snapshot older than the log's start would leave a gap: only one that reaches the log is usable.
+      if (restored.header.seq + 1 < first) {
+        this.#say(`skipped snapshot ${stored.name}: it covers #${restored.header.seq}, the log starts at #${first}`)
+        continue
+      }
+      this.state = restored.state
+      this.#lastSnapshotSeq = restored.header.seq
+      this.#lastSnapshotAt = Date.now()
+      this.#snapshot = { seq: stored.seq, name: stored.name, size: stored.size, at: restored.header.takenAt, how: "loaded" }
+      return restored.header.seq + 1
+    }
+    return 1
+  }
+
+  #record(): LeaderRecord {
+    return { coordinatorId: this.id, host: hostname(), pid: process.pid, since: this.state.leaderSince ?? Date.now() }
+  }
+
+  /** A standby tries to take the lease; once it has it, it claims a term. */
+  async #campaign(): Promise<void> {
+    if (this.#leading || this.#claiming || this.#stopped) return
+    this.#claiming = true
+    try {
+      if (!(await this.#lease.tryAcquire(this.#record()))) return
+      this.takeover.leaseAt = Date.now()
+      this.takeover.firstDecisionAt = 0
+      await this.#claim()
+    } catch (error) {
+      this.#say(`could not take over: ${(error as Error).message}`)
+      await this.#lease.release()
+    } finally {
+      this.#claiming = false
+    }
+  }
+
+  /** Starts a new term: CoordinatorElected with the next epoch, a compare-and-set on the term subject. */
+  async #claim(): Promise<void> {
+    for (let tries = 0; tries < 20 && !this.#stopped; tries++) {
+      await this.#waitFolded(await this.log.lastSeq())
+      const epoch = this.state.epoch + 1
+      const event: DtqEvent = { type: "CoordinatorElected", ...this.#envelope(), epoch, host: hostname(), pid: process.pid }
+      // Read from the stream, not from folding: a coordinator that started from a snapshot never saw old terms.
+      const termSeq = await this.log.lastSeqOn(TERM_SUBJECT)
       try {
-        const seq = await this.log.append(event, { expectLastSubjectSeq: this.#termSeq })
+        const seq = await this.log.append(event, { expectLastSubjectSeq: termSeq })
         this.#epoch = epoch
         await this.#waitFolded(seq)
         if (this.state.epoch === epoch && this.state.leaderId === this.id) return this.#lead()
       } catch (error) {
         if (!(error instanceof AppendRefused)) throw error
-        // Someone else claimed a term meanwhile: catch up with the log and try again.
-        await this.#waitFolded(await this.log.lastSeq())
+        // Another term was claimed meanwhile (by a leader whose lease had not expired): catch up, retry.
+        await new Promise((r) => setTimeout(r, 50))
       }
     }
     throw new Error("could not claim a coordinator term: the term subject keeps changing")
@@ -127,14 +218,32 @@ export class Coordinator {
   #lead(): void {
     this.#leading = true
     this.#startGrace()
-    void this.#watchConnection()
     this.#say(`leading as ${this.id}, epoch ${this.#epoch}, at seq ${this.state.seq}`)
     const beats = this.nc.subscribe(HEARTBEAT_ALL, {
       callback: (_error, msg) => this.#heartbeats.beat(msg.subject.slice(HEARTBEAT_ALL.length - 1), Date.now())
     })
-    this.#subscriptions.push(beats, ...serveControl(this))
-    this.#ticker = setInterval(() => this.#tick(), this.#options.tickMs ?? 100)
+    this.#leaderSubscriptions.push(beats, ...serveControl(this))
+    const renewEvery = Math.max(50, Math.floor(this.#lease.ttlMs / 4))
+    this.#leaderTimers = [
+      setInterval(() => this.#tick(), this.#options.tickMs ?? 100),
+      setInterval(() => void this.#renew(), renewEvery)
+    ]
     this.#markDirty()
+  }
+
+  async #renew(): Promise<void> {
+    if (!this.#leading) return
+    if (!(await this.#lease.renew(this.#record()))) this.#stepDown("lost the leader lease")
+  }
+
+  /** Stops deciding at once and goes back to standing by (still tailing the log, ready to lead again). */
+  #stepDown(why: string): void {
+    if (!this.#leading) return
+    this.#leading = false
+    for (const timer of this.#leaderTimers) clearInterval(timer)
+    this.#leaderTimers = []
+    for (const sub of this.#leaderSubscriptions.splice(0)) sub.unsubscribe()
+    this.#say(`stopped deciding: ${why}; standing by`)
   }
 
   /** Nobody could beat while this coordinator (or the server) was away: leases and workers get fresh time. */
@@ -152,8 +261,22 @@ export class Coordinator {
     }
   }
 
+  #announce(): void {
+    if (this.#stopped) return
+    const presence: Presence = { id: this.id, leading: this.#leading, epoch: this.#epoch, appliedSeq: this.state.seq, host: hostname(), pid: process.pid }
+    this.nc.publish(presenceSubject(this.id), JSON.stringify(presence))
+  }
+
+  #onPresence(data: Uint8Array): void {
+    try {
+      const p = JSON.parse(new TextDecoder().decode(data)) as Presence
+      if (typeof p.id === "string" && p.id !== this.id) this.#peers.set(p.id, { ...p, seenAt: Date.now() })
+    } catch {
+      // not a presence message of ours
+    }
+  }
+
   #foldRaw(m: RawEvent): DtqEvent | undefined {
-    if (m.subject === TERM_SUBJECT) this.#termSeq = m.seq
     const decoded = foldMessage(this.state, m.seq, m.data)
     if (!decoded.ok) {
       this.#say(`set aside event #${m.seq} on ${m.subject}: ${decoded.reason}`)
@@ -174,7 +297,7 @@ export class Coordinator {
         if (this.state.rejectedCount > before) this.#say(`own decision #${m.seq} was not applied: ${this.state.recentRejected.at(-1)?.reason}`)
       }
       if (event.type === "WorkerJoined") this.#heartbeats.beat(event.workerId, Date.now())
-      if (event.type === "CoordinatorStarted") this.#checkTerm()
+      if (event.type === "CoordinatorElected") this.#checkTerm()
     }
     if (this.#caughtUp !== undefined && this.state.seq >= this.#caughtUp.seq) {
       const { resolve } = this.#caughtUp
@@ -185,11 +308,19 @@ export class Coordinator {
   }
 
   #checkTerm(): void {
-    if (this.#epoch === 0 || this.state.epoch <= this.#epoch || this.#deposed) return
-    this.#deposed = true
-    this.#leading = false
-    this.#say(`deposed: ${this.state.leaderId} leads epoch ${this.state.epoch}; this coordinator stops deciding`)
-    this.#options.onDeposed?.(this.state.leaderId, this.state.epoch)
+    if (this.#epoch === 0 || this.state.epoch <= this.#epoch) return
+    const wasLeading = this.#leading
+    this.#stepDown(`${this.state.leaderId} leads epoch ${this.state.epoch}`)
+    void this.#lease.release()
+    if (wasLeading) this.#options.onDeposed?.(this.state.leaderId, this.state.epoch)
+  }
+
+  /** True while this process may decide: it leads and its lease cannot have expired (a paused process notices here). */
+  #mayDecide(now: number): boolean {
+    if (!this.#leading || this.#stopped) return false
+    if (this.#lease.holds(now)) return true
+    this.#stepDown(`the leader lease may have expired (last renewed ${now - this.#lease.renewedAt} ms ago)`)
+    return false
   }
 
   #markDirty(): void {
@@ -202,24 +333,26 @@ export class Coordinator {
   }
 
   #tick(): void {
-    if (!this.#leading) return
     const now = Date.now()
+    if (!this.#mayDecide(now)) return
     // In this order, each seeing the decisions before it as in flight: a lost worker's leases are
     // reclaimed by WorkerLost alone, and no copy goes to a worker that is being declared lost.
     for (const draft of lostWorkers(this.state, this.#heartbeats, this.#inFlight, now, this.#options.workerTimeoutMs ?? 5000)) this.#decide(draft, now)
     for (const draft of expiredAttempts(this.state, this.#inFlight, now, this.#graceSince)) this.#decide(draft, now)
     for (const draft of speculativeCopies(this.state, this.#inFlight, now)) this.#decide(draft, now)
     this.#schedule()
+    this.#maybeSnapshot(now)
   }
 
   #schedule(): void {
-    if (!this.#leading || this.#stopped) return
     const now = Date.now()
+    if (!this.#mayDecide(now)) return
     for (const draft of plan(this.state, this.#inFlight, now, DEFAULT_SCHEDULER_OPTIONS)) this.#decide(draft, now)
   }
 
   #decide(draft: Draft, now: number): void {
-    const event = { ...draft, id: newEventId(), v: 1, ts: now, writer: { role: "coordinator", id: this.id }, epoch: this.#epoch } as DtqEvent
+    const event = { ...draft, ...this.#envelope(now), epoch: this.#epoch } as DtqEvent
+    if (this.takeover.firstDecisionAt === 0) this.takeover.firstDecisionAt = now
     const release = this.#inFlight.hold(draft)
     this.#own.set(event.id, release)
     this.log.append(event).catch((error: Error) => {
@@ -230,16 +363,49 @@ export class Coordinator {
     })
   }
 
+  #maybeSnapshot(now: number): void {
+    if (this.#snapshots === undefined || this.#snapshotting || this.state.seq === this.#lastSnapshotSeq) return
+    const every = this.#options.snapshotEvery ?? 20_000
+    const interval = this.#options.snapshotIntervalMs ?? 60_000
+    if (this.state.seq - this.#lastSnapshotSeq < every && now - this.#lastSnapshotAt < interval) return
+    void this.snapshotNow()
+  }
+
+  /** Writes a snapshot of the current state (the leader does this every N events or T seconds). */
+  async snapshotNow(): Promise<StoredSnapshot | undefined> {
+    if (this.#snapshots === undefined || this.#snapshotting) return undefined
+    this.#snapshotting = true
+    try {
+      const { header, bytes } = takeSnapshot(this.state, Date.now())
+      this.#lastSnapshotSeq = header.seq
+      this.#lastSnapshotAt = Date.now()
+      const stored = await this.#snapshots.put(header, bytes)
+      this.#snapshot = { seq: stored.seq, name: stored.name, size: stored.size, at: header.takenAt, how: "written" }
+      await this.#snapshots.prune(SNAPSHOTS_KEPT)
+      return stored
+    } catch (error) {
+      this.#say(`could not write a snapshot: ${(error as Error).message}`)
+      return undefined
+    } finally {
+      this.#snapshotting = false
+    }
+  }
+
+  #envelope(ts = Date.now()) {
+    return { id: newEventId(), v: 1 as const, ts, writer: { role: "coordinator" as const, id: this.id } }
+  }
+
   #say(line: string): void {
     this.#options.log?.(`[coordinator ${this.id}] ${line}`)
   }
 
+  /** Stops; a leader gives its lease up at once so that a standby takes over without waiting for the TTL. */
   async stop(): Promise<void> {
     if (this.#stopped) return
+    this.#stepDown("stopping")
     this.#stopped = true
-    this.#leading = false
-    if (this.#ticker !== undefined) clearInterval(this.#ticker)
-    for (const sub of this.#subscriptions) sub.unsubscribe()
+    for (const timer of this.#timers) clearInterval(timer)
+    await this.#lease.release()
     await this.#tail?.stop()
     await this.nc.drain().catch(() => undefined)
   }
