@@ -11,7 +11,7 @@ const MARGIN_MS = 5000
 
 describe("a worker frozen by SIGSTOP", () => {
   let cluster: TestCluster
-  let coordinatorStarted = false
+  let coordinatorElected = false
   beforeAll(async () => {
     cluster = await startTestCluster()
   })
@@ -20,9 +20,9 @@ describe("a worker frozen by SIGSTOP", () => {
   // With speculation off, the lease (and the worker timeout) is what rescues the job; with it on (the
   // default), copies of the frozen worker's tasks usually finish before the lease even expires.
   it.each([false, true])("costs the job at most about one lease time (speculation %s); its late results are duplicates", async (speculation) => {
-    if (!coordinatorStarted) {
+    if (!coordinatorElected) {
       await cluster.coordinator(["--worker-timeout-ms", String(LEASE_MS)])
-      coordinatorStarted = true
+      coordinatorElected = true
     }
     const args = ["--slots", "4", "--delay-rate", "1", "--delay-ms", "50"]
     const tag = speculation ? "s" : "n"

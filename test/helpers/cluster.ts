@@ -13,6 +13,8 @@ export type TestCluster = {
   readonly server: LocalServer
   readonly storeDir: string
   readonly coordinator: (args?: string[]) => Promise<Child>
+  /** A coordinator that stands by (resolves once it has recovered and does not lead). */
+  readonly standby: (args?: string[]) => Promise<Child>
   readonly worker: (id: string, args?: string[]) => Promise<Child>
   readonly client: () => Promise<Client>
   readonly cli: (args: string[], options?: { input?: string; timeoutMs?: number }) => Promise<CliResult>
@@ -43,6 +45,11 @@ export const startTestCluster = async (): Promise<TestCluster> => {
     },
     coordinator: async (args = []) => {
       const child = await spawnRole("coordinator", ["coordinator", "--nats", url, ...args], /leading as/, output)
+      children.push(child)
+      return child
+    },
+    standby: async (args = []) => {
+      const child = await spawnRole("standby", ["coordinator", "--nats", url, ...args], /standing by/, output)
       children.push(child)
       return child
     },

@@ -20,7 +20,8 @@ const samples: DtqEvent[] = [
     { jobId: "j-1", index: 1, attempt: 2, result: { nested: [1, "two", null] }, ms: 0 }
   ]),
   F.taskFailed("w-1", [{ jobId: "j-1", index: 2, attempt: 1, error: "boom", retryable: true }]),
-  F.coordinatorStarted(3),
+  F.coordinatorElected(3),
+  F.coordinatorStarted("c9"),
   F.tasksScheduled("j-1", 4),
   F.jobRejected("j-1", "no"),
   F.taskLeased("w-1", [{ jobId: "j-1", index: 0, attempt: 1, input: { op: "sum", from: "1", to: "25" } }]),
@@ -46,7 +47,7 @@ const encode = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.str
 describe("round trips", () => {
   it("the samples cover every event type", () => {
     expect(new Set(samples.map((e) => e.type))).toEqual(new Set(EVENT_TYPES))
-    expect(EVENT_TYPES).toHaveLength(19)
+    expect(EVENT_TYPES).toHaveLength(20)
     expect(EVENT_TYPES).toContain("AttemptAborted")
   })
 
@@ -190,7 +191,7 @@ describe("routingKey", () => {
     // Both tell a worker to drop an attempt: routed to that worker, not to the job.
     expect(routingKey(F.taskReclaimed("j-9", 0, 1, "stalled", {}, "w-9"))).toBe("w-9")
     expect(routingKey(F.attemptAborted("w-9", "j-9", 0, 1))).toBe("w-9")
-    expect(routingKey(F.coordinatorStarted(1))).toBe(TERM_KEY)
+    expect(routingKey(F.coordinatorElected(1))).toBe(TERM_KEY)
     expect(routingKey(F.jobSubmitted("j-9", spec))).toBe("j-9")
     expect(routingKey(F.retryScheduled("j-9", 0, 1, 2000))).toBe("j-9")
   })

@@ -36,9 +36,19 @@ const producerEnvelope = (o: At & { readonly by?: string }) => ({
 })
 
 // ---- coordinator decisions ----
-export const coordinatorStarted = (epoch: number, o: At & { readonly by?: string } = {}): EventOf<"CoordinatorStarted"> => ({
-  type: "CoordinatorStarted",
+export const coordinatorElected = (epoch: number, o: At & { readonly by?: string } = {}): EventOf<"CoordinatorElected"> => ({
+  type: "CoordinatorElected",
   ...coordinatorEnvelope({ ...o, epoch }),
+  host: "test-host",
+  pid: 4242
+})
+
+export const coordinatorStarted = (id = "c1", o: At = {}): EventOf<"CoordinatorStarted"> => ({
+  type: "CoordinatorStarted",
+  id: `started-${id}-${o.ts ?? 1000}`,
+  v: 1,
+  ts: o.ts ?? 1000,
+  writer: { role: "coordinator", id },
   host: "test-host",
   pid: 4242
 })

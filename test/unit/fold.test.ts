@@ -26,7 +26,7 @@ const worker = (log: F.Log, workerId: string): WorkerState => {
 /** Epoch 1, a running job of 4 tasks, two live workers with 4 slots each. */
 const running = (): F.Log =>
   new F.Log().apply(
-    F.coordinatorStarted(1, { ts: 1000 }),
+    F.coordinatorElected(1, { ts: 1000 }),
     F.jobSubmitted(JOB, SPEC, { ts: 1001 }),
     F.tasksScheduled(JOB, 4, { ts: 1002 }),
     F.workerJoined("w1", 4, { ts: 1003 }),
@@ -42,9 +42,9 @@ const failure = (workerId: string, index: number, attempt = 1, error = "boom", r
 const snapshot = (value: unknown): string => JSON.stringify(canonical(value))
 
 describe("the happy path", () => {
-  it("CoordinatorStarted -> JobSubmitted -> TasksScheduled -> WorkerJoined -> TaskLeased -> TaskCompleted -> JobCompleted", () => {
+  it("CoordinatorElected -> JobSubmitted -> TasksScheduled -> WorkerJoined -> TaskLeased -> TaskCompleted -> JobCompleted", () => {
     const log = new F.Log()
-    log.apply(F.coordinatorStarted(1, { ts: 1000 }))
+    log.apply(F.coordinatorElected(1, { ts: 1000 }))
     expect(log.state).toMatchObject({ seq: 1, epoch: 1, leaderId: F.COORDINATOR, leaderSince: 1000, lastTs: 1000 })
 
     log.apply(F.jobSubmitted(JOB, SPEC, { ts: 1001 }))
@@ -110,7 +110,7 @@ describe("the happy path", () => {
     const spec = F.sumSpec(1n, n, 7)
     const sq = F.sumsqSpec(-1000, 999, 37)
     const log = new F.Log().apply(
-      F.coordinatorStarted(1),
+      F.coordinatorElected(1),
       F.jobSubmitted("big", spec),
       F.jobSubmitted("sq", sq),
       F.tasksScheduled("big", 7),
@@ -171,7 +171,7 @@ describe("duplicates and results set aside", () => {
   })
 
   it("a result for a queued job (no tasks scheduled yet) is set aside", () => {
-    const log = new F.Log().apply(F.coordinatorStarted(1), F.jobSubmitted(JOB, SPEC), F.workerJoined("w1", 4))
+    const log = new F.Log().apply(F.coordinatorElected(1), F.jobSubmitted(JOB, SPEC), F.workerJoined("w1", 4))
     log.apply(result("w1", 0))
     expect(log.state.rejectedCount).toBe(1)
     expect(log.rejectedReasons[0]).toContain("never leased")
@@ -233,11 +233,11 @@ describe("duplicates and results set aside", () => {
 })
 
 describe("epochs and fencing", () => {
-  it("a decision of a stale epoch after a newer CoordinatorStarted is fenced", () => {
+  it("a decision of a stale epoch after a newer CoordinatorElected is fenced", () => {
     const log = new F.Log().apply(
-      F.coordinatorStarted(1, { ts: 1000 }),
+      F.coordinatorElected(1, { ts: 1000 }),
       F.jobSubmitted(JOB, SPEC),
-      F.coordinatorStarted(2, { ts: 2000, by: "c2" })
+      F.coordinatorElected(2, { ts: 2000, by: "c2" })
     )
     expect(log.state).toMatchObject({ epoch: 2, leaderId: "c2", leaderSince: 2000 })
     const applied = log.state.eventsApplied
@@ -256,7 +256,7 @@ describe("epochs and fencing", () => {
   })
 
   it("every kind of decision is fenced when stale", () => {
-    const log = running().apply(lease("w1", 0), F.coordinatorStarted(2, { by: "c2" }))
+    const log = running().apply(lease("w1", 0), F.coordinatorElected(2, { by: "c2" }))
     const before = snapshot(job(log))
     const stale = { epoch: 1 }
     log.apply(
@@ -276,21 +276,21 @@ describe("epochs and fencing", () => {
     expect(worker(log, "w1").phase).toBe("live")
   })
 
-  it("before any CoordinatorStarted every decision is fenced", () => {
+  it("before any CoordinatorElected every decision is fenced", () => {
     const log = new F.Log().apply(F.jobSubmitted(JOB, SPEC), F.tasksScheduled(JOB, 4, { epoch: 1 }))
     expect(log.state.fencedCount).toBe(1)
     expect(job(log).phase).toBe("queued")
   })
 
-  it("a CoordinatorStarted with a non-newer epoch is fenced", () => {
-    const log = new F.Log().apply(F.coordinatorStarted(2, { ts: 1000, by: "c2" }))
-    log.apply(F.coordinatorStarted(2, { ts: 1100, by: "c3" }))
+  it("a CoordinatorElected with a non-newer epoch is fenced", () => {
+    const log = new F.Log().apply(F.coordinatorElected(2, { ts: 1000, by: "c2" }))
+    log.apply(F.coordinatorElected(2, { ts: 1100, by: "c3" }))
     expect(log.state).toMatchObject({ epoch: 2, leaderId: "c2", leaderSince: 1000, fencedCount: 1, rejectedCount: 1 })
-    expect(log.rejectedReasons[0]).toBe("CoordinatorStarted: epoch 2 is not newer than the current epoch 2")
-    log.apply(F.coordinatorStarted(1, { ts: 1200, by: "c4" }))
+    expect(log.rejectedReasons[0]).toBe("CoordinatorElected: epoch 2 is not newer than the current epoch 2")
+    log.apply(F.coordinatorElected(1, { ts: 1200, by: "c4" }))
     expect(log.state).toMatchObject({ epoch: 2, leaderId: "c2", fencedCount: 2, rejectedCount: 2 })
     // Epochs may jump forward.
-    log.apply(F.coordinatorStarted(7, { ts: 1300, by: "c5" }))
+    log.apply(F.coordinatorElected(7, { ts: 1300, by: "c5" }))
     expect(log.state).toMatchObject({ epoch: 7, leaderId: "c5", leaderSince: 1300, fencedCount: 2 })
   })
 })
@@ -508,7 +508,7 @@ describe("failures, retries and the end of a job", () => {
   })
 
   it("JobCompleted of a queued job is refused", () => {
-    const log = new F.Log().apply(F.coordinatorStarted(1), F.jobSubmitted(JOB, SPEC), F.jobCompleted(JOB, "0"))
+    const log = new F.Log().apply(F.coordinatorElected(1), F.jobSubmitted(JOB, SPEC), F.jobCompleted(JOB, "0"))
     expect(job(log).phase).toBe("queued")
     expect(log.state.rejectedCount).toBe(1)
   })
@@ -517,7 +517,7 @@ describe("failures, retries and the end of a job", () => {
     const log = running().apply(lease("w1", 0), F.jobFailed(JOB, "task 0 failed"))
     expect(job(log)).toMatchObject({ phase: "failed", reason: "task 0 failed" })
     expect(worker(log, "w1").leases.size).toBe(0)
-    const other = new F.Log().apply(F.coordinatorStarted(1), F.jobSubmitted(JOB, SPEC), F.jobRejected(JOB, "too big"))
+    const other = new F.Log().apply(F.coordinatorElected(1), F.jobSubmitted(JOB, SPEC), F.jobRejected(JOB, "too big"))
     expect(job(other)).toMatchObject({ phase: "rejected", reason: "too big" })
     expect(other.state.activeJobs.size).toBe(0)
     // Only a queued job can be rejected.
@@ -526,7 +526,7 @@ describe("failures, retries and the end of a job", () => {
   })
 
   it("JobSubmitted twice and TasksScheduled with a wrong count or twice are set aside", () => {
-    const log = new F.Log().apply(F.coordinatorStarted(1), F.jobSubmitted(JOB, SPEC, { ts: 1 }), F.jobSubmitted(JOB, F.sumSpec(1, 10, 2), { ts: 2 }))
+    const log = new F.Log().apply(F.coordinatorElected(1), F.jobSubmitted(JOB, SPEC, { ts: 1 }), F.jobSubmitted(JOB, F.sumSpec(1, 10, 2), { ts: 2 }))
     expect(log.rejectedReasons.at(-1)).toBe(`JobSubmitted: job ${JOB} was already submitted`)
     expect(job(log).count).toBe(4)
     log.apply(F.tasksScheduled(JOB, 5))
@@ -567,7 +567,7 @@ describe("lease renewal, copies and aborts", () => {
     expect(run()).toMatchObject({ deadline: 5000 + leaseMs, progress: 0.1, progressAt: 5000 })
     // The leaseMs of the job's own spec counts.
     const short = new F.Log().apply(
-      F.coordinatorStarted(1),
+      F.coordinatorElected(1),
       F.workerJoined("w1", 1),
       F.jobSubmitted("short", F.sumSpec(1, 10, 1, { leaseMs: 250 })),
       F.tasksScheduled("short", 1),
@@ -666,13 +666,13 @@ describe("bookkeeping", () => {
     expect(bad.ok).toBe(false)
     expect(state).toMatchObject({ seq: 1, rejectedCount: 1, eventsApplied: 0 })
     expect(state.recentRejected[0]?.reason).toMatch(/^not valid JSON/)
-    const good = foldMessage(state, 2, encodeEvent(F.coordinatorStarted(1)))
+    const good = foldMessage(state, 2, encodeEvent(F.coordinatorElected(1)))
     expect(good.ok).toBe(true)
     expect(state).toMatchObject({ seq: 2, epoch: 1, eventsApplied: 1, rejectedCount: 1 })
   })
 
   it("lastTs never goes backwards", () => {
-    const log = new F.Log().apply(F.coordinatorStarted(1, { ts: 5000 }), F.jobSubmitted(JOB, SPEC, { ts: 4000 }))
+    const log = new F.Log().apply(F.coordinatorElected(1, { ts: 5000 }), F.jobSubmitted(JOB, SPEC, { ts: 4000 }))
     expect(log.state.lastTs).toBe(5000)
   })
 })
@@ -682,7 +682,7 @@ describe("determinism", () => {
   const history = (): DtqEvent[] => {
     const spec2 = F.sumsqSpec(-50, 49, 6)
     return [
-      F.coordinatorStarted(1, { ts: 1000 }),
+      F.coordinatorElected(1, { ts: 1000 }),
       F.workerJoined("w1", 3, { ts: 1001 }),
       F.workerJoined("w2", 3, { ts: 1002 }),
       F.jobSubmitted(JOB, SPEC, { ts: 1003 }),
@@ -696,7 +696,7 @@ describe("determinism", () => {
       F.taskFailed("w1", [{ jobId: JOB, index: 1, attempt: 1, error: "flaky", retryable: true }], { ts: 1011 }),
       F.retryScheduled(JOB, 1, 1, 1200, { ts: 1012 }),
       F.workerLost("w2", { ts: 1013 }),
-      F.coordinatorStarted(2, { ts: 1014, by: "c2" }),
+      F.coordinatorElected(2, { ts: 1014, by: "c2" }),
       F.jobCompleted(JOB, "stale", { ts: 1015, epoch: 1 }), // fenced
       F.taskCompleted("w2", [{ jobId: "j-2", index: 0, attempt: 1, result: F.answer(spec2, 0), ms: 4 }], { ts: 1016 }), // orphan wins
       F.retryScheduled(JOB, 3, 1, 1300, { ts: 1017, epoch: 2, by: "c2" }),

@@ -286,7 +286,7 @@ describe("placement policies in plan", () => {
   it("round-robin continues across passes (InFlight.placement)", () => {
     const spec = F.sumSpec(1, 10, 1, { placement: "round-robin" })
     const workersOnly = () =>
-      new F.Log().apply(F.coordinatorStarted(1), ...["w1", "w2", "w3"].map((id) => F.workerJoined(id, 10)))
+      new F.Log().apply(F.coordinatorElected(1), ...["w1", "w2", "w3"].map((id) => F.workerJoined(id, 10)))
     const log = workersOnly()
     const inFlight = new InFlight()
     const placed: string[] = []

@@ -25,7 +25,7 @@ const countsByWorker = (drafts: Draft[]): Record<string, number> => {
 
 /** A log with epoch 1, the given workers (id -> slots) and one job, scheduled unless `queued`. */
 const cluster = (spec: ResolvedSpec, workers: Record<string, number>, queued = false): F.Log => {
-  const log = new F.Log().apply(F.coordinatorStarted(1))
+  const log = new F.Log().apply(F.coordinatorElected(1))
   for (const [id, slots] of Object.entries(workers)) log.apply(F.workerJoined(id, slots))
   log.apply(F.jobSubmitted(JOB, spec))
   if (!queued) log.apply(F.tasksScheduled(JOB, spec.tasks))
@@ -120,7 +120,7 @@ describe("plan: scheduling and leasing", () => {
 
   it("a worker's prefetch adds to its capacity", () => {
     const log = new F.Log().apply(
-      F.coordinatorStarted(1),
+      F.coordinatorElected(1),
       F.workerJoined("w1", 2, { prefetch: 3 }),
       F.workerJoined("w2", 1),
       F.jobSubmitted(JOB, spec),

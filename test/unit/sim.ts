@@ -31,7 +31,7 @@ export type WorkerSetup = number | { readonly slots: number; readonly prefetch?:
 
 /** Epoch 1 at ts 1000, the given workers (id -> slots), and job JOB submitted and scheduled (unless `queued`). */
 export const cluster = (spec: ResolvedSpec, workers: Record<string, WorkerSetup>, queued = false): F.Log => {
-  const log = new F.Log().apply(F.coordinatorStarted(1, { ts: 1000 }))
+  const log = new F.Log().apply(F.coordinatorElected(1, { ts: 1000 }))
   for (const [id, w] of Object.entries(workers)) {
     log.apply(typeof w === "number" ? F.workerJoined(id, w, { ts: 1001 }) : F.workerJoined(id, w.slots, { ts: 1001, prefetch: w.prefetch ?? 0 }))
   }
