@@ -20,6 +20,8 @@ export type AppendOptions = {
 export class AppendRefused extends Error {}
 
 const RETRY = { times: 12, baseMs: 50, maxMs: 2000 } as const
+/** Reads of stream state and consumer creation ride through a server or stream-leader fail-over. */
+const READ_RETRY = { times: 6, baseMs: 100, maxMs: 2000 } as const
 const PERMANENT = /wrong last|maximum payload|message size|exceeds|not permitted|permissions/i
 
 export class EventLog {
@@ -65,13 +67,19 @@ export class EventLog {
 
   /** The sequence of the newest event on a subject (0 when there is none). */
   async lastSeqOn(subject: string): Promise<number> {
-    const msg = await this.jsm.streams.getMessage(EVENTS_STREAM, { last_by_subj: subject }).catch(() => null)
+    const msg = await retryPromise(
+      () => this.jsm.streams.getMessage(EVENTS_STREAM, { last_by_subj: subject }).catch((error: Error) => {
+        if (/no message found|not found/i.test(error.message)) return null
+        throw error
+      }),
+      READ_RETRY
+    )
     return msg?.seq ?? 0
   }
 
   /** The sequence of the newest stored event (0 when the log is empty). */
   async lastSeq(): Promise<number> {
-    const info = await this.jsm.streams.info(EVENTS_STREAM)
+    const info = await retryPromise(() => this.jsm.streams.info(EVENTS_STREAM), READ_RETRY)
     return info.state.last_seq
   }
 
@@ -83,10 +91,10 @@ export class EventLog {
     const until = untilSeq ?? (await this.lastSeq())
     if (until < fromSeq) return fromSeq - 1
     let last = fromSeq - 1
-    const consumer = await this.js.consumers.get(EVENTS_STREAM, {
-      deliver_policy: "by_start_sequence" as never,
-      opt_start_seq: Math.max(1, fromSeq)
-    })
+    const consumer = await retryPromise(
+      () => this.js.consumers.get(EVENTS_STREAM, { deliver_policy: "by_start_sequence" as never, opt_start_seq: Math.max(1, fromSeq) }),
+      READ_RETRY
+    )
     const messages = await consumer.consume({ max_messages: 4096 })
     for await (const m of messages) {
       onEvent({ seq: m.seq, subject: m.subject, data: m.data, time: m.info.timestampNanos / 1e6 })
@@ -98,22 +106,84 @@ export class EventLog {
   }
 
   /** Delivers every event from `fromSeq` on, as it is stored, until stopped. Survives reconnects. */
-  async tail(fromSeq: number, onEvent: OnRawEvent): Promise<Tail> {
-    const consumer = await this.js.consumers.get(EVENTS_STREAM, {
-      deliver_policy: "by_start_sequence" as never,
-      opt_start_seq: Math.max(1, fromSeq)
-    })
-    // Short pull expiry and heartbeats: a pull lost with a restarted server is noticed within ~2 s
-    // (the defaults, 30 s, would stall the tail that long).
-    const messages = await consumer.consume({ max_messages: 4096, expires: 5000, idle_heartbeat: 1000 })
+  tail(fromSeq: number, onEvent: OnRawEvent): Promise<Tail> {
+    return this.#follow(undefined, fromSeq - 1, () => this.lastSeq(), onEvent)
+  }
+
+  /**
+   * Delivers the events stored on one subject from now on, in order, until stopped: a worker takes its
+   * leases this way, so it acts only on leases that are in the log (never ahead of them).
+   */
+  async followSubject(subject: string, onEvent: OnRawEvent): Promise<Tail> {
+    // From just after everything stored now: nothing that lands while the consumer is created is missed.
+    return this.#follow(subject, await this.lastSeq(), () => this.lastSeqOn(subject), onEvent)
+  }
+
+  /**
+   * An ordered consumer from `after + 1` that heals itself. If its iterator ends for any reason but a
+   * stop, or if a watchdog sees the stream ahead of what was delivered twice in a row (a consumer that
+   * died with its server and was never re-created), a new one starts after the last sequence delivered.
+   */
+  async #follow(subject: string | undefined, after: number, storedUpTo: () => Promise<number>, onEvent: OnRawEvent): Promise<Tail> {
+    let stopped = false
+    let delivered = after
+    let current: { close: () => Promise<void | Error> } | undefined
+    const open = async () => {
+      const options = {
+        deliver_policy: "by_start_sequence" as never,
+        opt_start_seq: delivered + 1,
+        ...(subject === undefined ? {} : { filter_subjects: subject })
+      }
+      const consumer = await retryPromise(() => this.js.consumers.get(EVENTS_STREAM, options), READ_RETRY)
+      // Short pull expiry and heartbeats: a pull lost with a restarted server is noticed within ~2 s.
+      return consumer.consume({ max_messages: 4096, expires: 5000, idle_heartbeat: 1000 })
+    }
+    let messages = await open()
+    current = messages
+    let behind = 0
+    let seenAtCheck = delivered
+    const watchdog = setInterval(() => {
+      void storedUpTo().then(
+        (stored) => {
+          behind = stored > delivered && delivered === seenAtCheck ? behind + 1 : 0
+          seenAtCheck = delivered
+          if (behind >= 2 && !stopped) {
+            behind = 0
+            void current?.close().catch(() => undefined) // the loop below re-creates it
+          }
+        },
+        () => undefined
+      )
+    }, 2000)
     const done = (async () => {
-      for await (const m of messages) {
-        onEvent({ seq: m.seq, subject: m.subject, data: m.data, time: m.info.timestampNanos / 1e6 })
+      for (;;) {
+        try {
+          for await (const m of messages) {
+            if (m.seq <= delivered) continue // a re-created consumer may overlap
+            delivered = m.seq
+            onEvent({ seq: m.seq, subject: m.subject, data: m.data, time: m.info.timestampNanos / 1e6 })
+          }
+        } catch {
+          // the iterator failed: re-created below
+        }
+        if (stopped) return
+        for (;;) {
+          try {
+            messages = await open()
+            current = messages
+            break
+          } catch {
+            if (stopped) return
+            await new Promise((r) => setTimeout(r, 500))
+          }
+        }
       }
     })()
     return {
       stop: async () => {
-        await messages.close().catch(() => undefined)
+        stopped = true
+        clearInterval(watchdog)
+        await current?.close().catch(() => undefined)
         await done.catch(() => undefined)
       },
       done

@@ -7,7 +7,7 @@ import { decodeEvent } from "../domain/event-codec.ts"
 import type { DtqEvent, EventOf } from "../domain/events.ts"
 import { newEventId, newProcessId } from "../domain/ids.ts"
 import { connectCluster } from "../nats/connection.ts"
-import { EventLog } from "../nats/event-log.ts"
+import { EventLog, type Tail } from "../nats/event-log.ts"
 import { CHAT_SUBJECT, eventTypeSubject, heartbeatSubject, leaseSubject, workerPingSubject } from "../nats/subjects.ts"
 import { builtinHandlers } from "./builtin-handlers.ts"
 import { NO_FAULTS, afterTask, beforeTask, type FaultOptions } from "./faults.ts"
@@ -65,6 +65,7 @@ export class Worker {
   #flushQueued = false
   readonly #unsent = new Set<Promise<void>>()
   #maxEpoch = 0
+  #leases: Tail | undefined
   #draining = false
   #stopped = false
   completed = 0
@@ -108,7 +109,6 @@ export class Worker {
           msg.respond(JSON.stringify({ workerId: this.id, host: hostname(), pid: process.pid }))
         }
       }),
-      nc.subscribe(leaseSubject(this.id), { callback: (_e, msg) => this.#onLeases(msg.data) }),
       // Attempts taken back (lease expired, stalled) or no longer wanted (another copy won) are aborted.
       nc.subscribe(eventTypeSubject("TaskReclaimed", this.id), { callback: (_e, msg) => this.#onAbort(msg.data) }),
       nc.subscribe(eventTypeSubject("AttemptAborted", this.id), { callback: (_e, msg) => this.#onAbort(msg.data) }),
@@ -116,6 +116,9 @@ export class Worker {
       ...ENDED.map((type) => nc.subscribe(eventTypeSubject(type), { callback: (_e, msg) => this.#onJobEnded(msg.data) })),
       nc.subscribe(CHAT_SUBJECT, { callback: (_e, msg) => this.#onChat(msg.data) })
     )
+    // Leases come from the log itself (stored, in order), and the consumer exists before the coordinator
+    // can lease anything to us: it leases only after folding WorkerJoined.
+    this.#leases = await this.log.followSubject(leaseSubject(this.id), (m) => this.#onLeases(m.data))
     await this.#write(this.#joinedEvent())
     void this.#watchConnection()
     const beat = () => nc.publish(heartbeatSubject(this.id), JSON.stringify({ inFlight: this.inFlight, draining: this.#draining }))
@@ -336,6 +339,7 @@ export class Worker {
     // Leaving at once frees whatever this worker still held: the fold reclaims it for a retry elsewhere.
     await this.#write({ type: "WorkerLeft", ...this.#envelope(), workerId: this.id }).catch(() => undefined)
     for (const sub of this.#subscriptions) sub.unsubscribe()
+    await this.#leases?.stop()
     await this.nc.drain().catch(() => undefined)
   }
 }
