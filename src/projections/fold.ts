@@ -1,6 +1,8 @@
 // The fold: (state, event) -> state, in log order. Deterministic: time is the event's `ts`.
-// An event that is impossible given the state (a result for an attempt never leased, a lease of a task
-// that is already done, ...) is set aside with its reason and changes nothing else.
+// An event that is impossible given the state (a result for an attempt never leased, a decision of a
+// deposed epoch, a forged or malformed event) is *set aside* with its reason and changes nothing else.
+// A decision overtaken by facts that landed first (a retry of a task that a late result just finished,
+// a lease for a job that just ended) is *moot*: a no-op, not an error. Concurrency makes those normal.
 import type { DtqEvent, EventOf } from "../domain/events.ts"
 import { parseInteger } from "../domain/range-sum.ts"
 import {
@@ -57,9 +59,10 @@ export const applyEvent = (state: ClusterState, seq: number, event: DtqEvent): v
         job.cancelRequested = event.reason ?? "cancelled by request"
       })
     case "TasksScheduled":
-      return withJob(state, event.jobId, r, (job) => tasksScheduled(job, event, r))
+      return withJob(state, event.jobId, r, (job) => (isFinished(job.phase) ? undefined : tasksScheduled(job, event, r)))
     case "JobRejected":
       return withJob(state, event.jobId, r, (job) => {
+        if (isFinished(job.phase)) return // moot
         if (job.phase !== "queued") return r(`job ${job.jobId} is ${job.phase}, not queued`)
         endJob(state, job, "rejected", event.ts)
         job.reason = event.reason
@@ -76,6 +79,8 @@ export const applyEvent = (state: ClusterState, seq: number, event: DtqEvent): v
       return withJob(state, event.jobId, r, (job) => {
         const pending = job.needsDecision.get(event.index)
         if (job.phase !== "running" || pending === undefined || pending.attempt !== event.attempt) {
+          // Finished, or retried by a lease meanwhile: moot. An attempt that never existed is refused.
+          if (isFinished(job.phase) || (event.index < job.count && event.attempt <= (job.attempts[event.index] ?? 0))) return
           return r(`task ${event.index} attempt ${event.attempt} of ${job.jobId} is not awaiting a decision`)
         }
         job.needsDecision.delete(event.index)
@@ -85,6 +90,8 @@ export const applyEvent = (state: ClusterState, seq: number, event: DtqEvent): v
     case "TaskReclaimed":
       return withJob(state, event.jobId, r, (job) => {
         const run = job.running.get(runKey(event.index, event.attempt))
+        // Decided while the attempt's result was on its way: moot, not wrong.
+        if (run === undefined && isPastAttempt(job, event.index, event.attempt)) return
         if (run === undefined || run.workerId !== event.workerId) {
           return r(`task ${event.index} attempt ${event.attempt} of ${job.jobId} is not running on ${event.workerId}`)
         }
@@ -94,6 +101,7 @@ export const applyEvent = (state: ClusterState, seq: number, event: DtqEvent): v
     case "AttemptAborted":
       return withJob(state, event.jobId, r, (job) => {
         const run = job.running.get(runKey(event.index, event.attempt))
+        if (run === undefined && isPastAttempt(job, event.index, event.attempt)) return // it ended meanwhile: moot
         if (run === undefined || run.workerId !== event.workerId) {
           return r(`task ${event.index} attempt ${event.attempt} of ${job.jobId} is not running on ${event.workerId}`)
         }
@@ -103,19 +111,20 @@ export const applyEvent = (state: ClusterState, seq: number, event: DtqEvent): v
       })
     case "JobCompleted":
       return withJob(state, event.jobId, r, (job) => {
+        if (isFinished(job.phase)) return // moot
         if (job.phase !== "running" || job.done !== job.count) return r(`job ${job.jobId} is not complete (${job.done}/${job.count} tasks)`)
         endJob(state, job, "completed", event.ts)
         job.result = event.result
       })
     case "JobFailed":
       return withJob(state, event.jobId, r, (job) => {
-        if (isFinished(job.phase)) return r(`job ${job.jobId} already ${job.phase}`)
+        if (isFinished(job.phase)) return // moot: it ended meanwhile
         endJob(state, job, "failed", event.ts)
         job.reason = event.reason
       })
     case "JobCancelled":
       return withJob(state, event.jobId, r, (job) => {
-        if (isFinished(job.phase)) return r(`job ${job.jobId} already ${job.phase}`)
+        if (isFinished(job.phase)) return // moot: it ended meanwhile
         endJob(state, job, "cancelled", event.ts)
         job.reason = event.reason
       })
@@ -131,13 +140,17 @@ export const applyEvent = (state: ClusterState, seq: number, event: DtqEvent): v
       return withWorker(state, event.workerId, r, (worker) => workerGone(state, worker, "left", event.ts))
     case "WorkerLost":
       return withWorker(state, event.workerId, r, (worker) => {
-        if (worker.phase !== "live" && worker.phase !== "draining") return r(`worker ${worker.workerId} is already ${worker.phase}`)
+        if (worker.phase !== "live" && worker.phase !== "draining") return // moot: it left meanwhile
         workerGone(state, worker, "lost", event.ts)
       })
   }
 }
 
 type Reject = (reason: string) => void
+
+/** An attempt that was leased and has since ended (reported, reclaimed or aborted). */
+const isPastAttempt = (job: JobState, index: number, attempt: number): boolean =>
+  index < job.count && attempt <= (job.attempts[index] ?? 0) && !job.running.has(runKey(index, attempt))
 
 const withJob = (state: ClusterState, jobId: string, r: Reject, f: (job: JobState) => void): void => {
   const job = state.jobs.get(jobId)
@@ -207,6 +220,7 @@ const taskLeased = (state: ClusterState, event: EventOf<"TaskLeased">, r: Reject
   if (worker === undefined || worker.phase !== "live") return r(`worker ${event.workerId} is ${worker?.phase ?? "unknown"}, not live`)
   for (const lease of event.leases) {
     const job = state.jobs.get(lease.jobId)
+    if (job !== undefined && isFinished(job.phase)) continue // moot: the job ended meanwhile
     if (job === undefined || job.phase !== "running") {
       r(`task ${lease.index} of ${lease.jobId}: job is ${job?.phase ?? "unknown"}`)
       continue
@@ -216,14 +230,13 @@ const taskLeased = (state: ClusterState, event: EventOf<"TaskLeased">, r: Reject
       continue
     }
     const status = job.status[lease.index]
-    if (status === TaskStatus.Done || status === TaskStatus.Dead || status === TaskStatus.NeedsDecision) {
-      r(`task ${lease.index} of ${job.jobId} cannot be leased in its state`)
-      continue
-    }
+    if (status === TaskStatus.Done || status === TaskStatus.Dead) continue // moot: it finished meanwhile
     if (lease.attempt !== (job.attempts[lease.index] ?? 0) + 1) {
       r(`task ${lease.index} of ${job.jobId}: attempt ${lease.attempt} is not the next attempt`)
       continue
     }
+    // A lease of a task awaiting a decision (a copy whose original failed meanwhile) is its retry.
+    job.needsDecision.delete(lease.index)
     job.attempts[lease.index] = lease.attempt
     job.status[lease.index] = TaskStatus.Running
     job.retryAt.delete(lease.index)
