@@ -70,6 +70,8 @@ export class Coordinator {
   #dirty = false
   #tail: Tail | undefined
   #leaderTimers: NodeJS.Timeout[] = []
+  #renewTimer: NodeJS.Timeout | undefined
+  #renewing = false
   #caughtUp: { seq: number; resolve: () => void } | undefined
   #snapshot: SnapshotInfo | undefined
   #snapshotting = false
@@ -177,10 +179,13 @@ export class Coordinator {
       if (!(await this.#lease.tryAcquire(this.#record()))) return
       this.takeover.leaseAt = Date.now()
       this.takeover.firstDecisionAt = 0
+      // Renew from the moment the lease is ours: claiming a term can take a while during a fail-over.
+      this.#startRenewing()
       await this.#claim()
+      if (!this.#leading) await this.#letGo()
     } catch (error) {
       this.#say(`could not take over: ${(error as Error).message}`)
-      await this.#lease.release()
+      await this.#letGo()
     } finally {
       this.#claiming = false
     }
@@ -208,10 +213,21 @@ export class Coordinator {
     throw new Error("could not claim a coordinator term: the term subject keeps changing")
   }
 
-  #waitFolded(seq: number): Promise<void> {
+  /** Resolves once the fold has reached `seq`; rejects after `timeoutMs` (a claim must not hang on a stalled log). */
+  #waitFolded(seq: number, timeoutMs = 10_000): Promise<void> {
     if (this.state.seq >= seq) return Promise.resolve()
-    return new Promise((resolve) => {
-      this.#caughtUp = { seq, resolve }
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#caughtUp = undefined
+        reject(new Error(`the log did not reach #${seq} within ${timeoutMs} ms`))
+      }, timeoutMs)
+      this.#caughtUp = {
+        seq,
+        resolve: () => {
+          clearTimeout(timer)
+          resolve()
+        }
+      }
     })
   }
 
@@ -223,23 +239,41 @@ export class Coordinator {
       callback: (_error, msg) => this.#heartbeats.beat(msg.subject.slice(HEARTBEAT_ALL.length - 1), Date.now())
     })
     this.#leaderSubscriptions.push(beats, ...serveControl(this))
-    const renewEvery = Math.max(50, Math.floor(this.#lease.ttlMs / 4))
-    this.#leaderTimers = [
-      setInterval(() => this.#tick(), this.#options.tickMs ?? 100),
-      setInterval(() => void this.#renew(), renewEvery)
-    ]
+    this.#leaderTimers = [setInterval(() => this.#tick(), this.#options.tickMs ?? 100)]
     this.#markDirty()
   }
 
+  #startRenewing(): void {
+    if (this.#renewTimer !== undefined) return
+    this.#renewTimer = setInterval(() => void this.#renew(), Math.max(50, Math.floor(this.#lease.ttlMs / 4)))
+  }
+
+  /** One renewal at a time; a refused one ends this term at once. */
   async #renew(): Promise<void> {
-    if (!this.#leading) return
-    if (!(await this.#lease.renew(this.#record()))) this.#stepDown("lost the leader lease")
+    if (this.#renewing) return
+    this.#renewing = true
+    try {
+      if (!(await this.#lease.renew(this.#record()))) {
+        this.#stepDown("lost the leader lease")
+        await this.#letGo()
+      }
+    } finally {
+      this.#renewing = false
+    }
+  }
+
+  /** Stops renewing and gives the lease up (if it is still ours), so that whoever is ready can lead. */
+  async #letGo(): Promise<void> {
+    if (this.#renewTimer !== undefined) clearInterval(this.#renewTimer)
+    this.#renewTimer = undefined
+    await this.#lease.release()
   }
 
   /** Stops deciding at once and goes back to standing by (still tailing the log, ready to lead again). */
   #stepDown(why: string): void {
     if (!this.#leading) return
     this.#leading = false
+    void this.#letGo()
     for (const timer of this.#leaderTimers) clearInterval(timer)
     this.#leaderTimers = []
     for (const sub of this.#leaderSubscriptions.splice(0)) sub.unsubscribe()
@@ -311,7 +345,6 @@ export class Coordinator {
     if (this.#epoch === 0 || this.state.epoch <= this.#epoch) return
     const wasLeading = this.#leading
     this.#stepDown(`${this.state.leaderId} leads epoch ${this.state.epoch}`)
-    void this.#lease.release()
     if (wasLeading) this.#options.onDeposed?.(this.state.leaderId, this.state.epoch)
   }
 
@@ -405,7 +438,7 @@ export class Coordinator {
     this.#stepDown("stopping")
     this.#stopped = true
     for (const timer of this.#timers) clearInterval(timer)
-    await this.#lease.release()
+    await this.#letGo()
     await this.#tail?.stop()
     await this.nc.drain().catch(() => undefined)
   }

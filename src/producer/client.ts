@@ -1,7 +1,7 @@
 // The producer's client: submit jobs, follow them to their end, ask the coordinator, cancel, chat.
 // Requests go into the log; questions go to the leading coordinator, or to a replay of the log when
 // no coordinator answers.
-import type { NatsConnection } from "@nats-io/transport-node"
+import { NoRespondersError, type NatsConnection } from "@nats-io/transport-node"
 import { decodeEvent } from "../domain/event-codec.ts"
 import type { DtqEvent } from "../domain/events.ts"
 import { newEventId, newJobId, newProcessId } from "../domain/ids.ts"
@@ -75,10 +75,17 @@ export class Client {
   /** Follows an existing job to its end; rejects when no such job shows up within 2 s (the coordinator may lag). */
   async wait(jobId: string, onProgress?: (p: Progress) => void): Promise<JobOutcome> {
     const ended = this.#watchEnd(jobId)
-    let view = await this.job(jobId)
-    for (let tries = 0; view === undefined && tries < 10; tries++) {
+    // A server fail-over can make a lookup time out: those are retried (for up to a minute).
+    let view: JobView | undefined
+    let unknownFor = 0
+    for (let tries = 0; tries < 300; tries++) {
+      try {
+        view = await this.job(jobId)
+        if (view !== undefined || ++unknownFor >= 10) break
+      } catch {
+        // transient: try again
+      }
       await sleep(200)
-      view = await this.job(jobId)
     }
     if (view === undefined) {
       ended.cancel()
@@ -145,10 +152,13 @@ export class Client {
     return JSON.parse(new TextDecoder().decode(msg.data)) as T
   }
 
-  /** The job as the coordinator sees it, or as a replay of the log shows it when no coordinator answers. */
+  /** The job as the coordinator sees it, or as a replay of the log shows it when there is no coordinator. */
   async job(jobId: string): Promise<JobView | undefined> {
-    const reply = await this.ask<{ job?: JobView; error?: string }>("job", { jobId }).catch(() => undefined)
-    if (reply !== undefined) return reply.job
+    try {
+      return (await this.ask<{ job?: JobView; error?: string }>("job", { jobId })).job
+    } catch (error) {
+      if (!isNoResponders(error)) throw error // a coordinator exists but was slow: not a reason to replay
+    }
     const job = (await this.replay()).state.jobs.get(jobId)
     return job === undefined ? undefined : jobView(job)
   }
@@ -181,6 +191,10 @@ export class Client {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+
+/** No process listens on the subject: no coordinator is running (as opposed to a slow one). */
+export const isNoResponders = (error: unknown): boolean =>
+  error instanceof NoRespondersError || (error instanceof Error && (error.cause instanceof NoRespondersError || /no responders/i.test(error.message)))
 
 const outcome = (jobId: string, tasks: number, event: DtqEvent | undefined, view: JobView | undefined): JobOutcome => {
   const phase = view !== undefined && isFinished(view.state) ? view.state : endState(event)
