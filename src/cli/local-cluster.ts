@@ -3,7 +3,8 @@
 import { spawn, type ChildProcess } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { createInterface } from "node:readline"
-import { startLocalServer, type LocalServer } from "../nats/local-server.ts"
+import { startLocalServer } from "../nats/local-server.ts"
+import { startLocalNatsCluster } from "../nats/local-nats-cluster.ts"
 
 export const CLI_PATH = fileURLToPath(new URL("./main.ts", import.meta.url))
 
@@ -12,6 +13,10 @@ export type LocalClusterOptions = {
   readonly slots: number
   readonly storeDir: string
   readonly port?: number
+  /** Run N nats-servers as a cluster (streams and buckets with N replicas) instead of one. */
+  readonly natsCluster?: number
+  /** Standby coordinators besides the leader. Default 0. */
+  readonly standbys?: number
   readonly workerArgs?: ReadonlyArray<string>
   readonly coordinatorArgs?: ReadonlyArray<string>
   /** Each line a child prints, with its name. Default: discarded. */
@@ -66,48 +71,70 @@ export const stopChild = async (child: Child, graceMs = 10_000): Promise<void> =
   clearTimeout(timer)
 }
 
+/** The NATS side of a local cluster: one server or several. */
+export type LocalNats = { readonly url: string; readonly ports: number[]; readonly stop: () => Promise<void> }
+
+const startNats = async (options: LocalClusterOptions): Promise<LocalNats> => {
+  if ((options.natsCluster ?? 1) > 1) {
+    const cluster = await startLocalNatsCluster({ size: options.natsCluster as number, baseDir: options.storeDir })
+    return { url: cluster.url, ports: cluster.servers.map((s) => s.port), stop: cluster.stop }
+  }
+  const server = await startLocalServer({ storeDir: options.storeDir, ...(options.port === undefined ? {} : { port: options.port }) })
+  return { url: server.url, ports: [server.port], stop: () => server.stop() }
+}
+
 export class LocalCluster {
-  readonly server: LocalServer
+  readonly nats: LocalNats
   readonly coordinator: Child
+  readonly standbys: Child[]
   readonly workers: Child[]
   readonly #options: LocalClusterOptions
 
-  private constructor(server: LocalServer, coordinator: Child, workers: Child[], options: LocalClusterOptions) {
-    this.server = server
+  private constructor(nats: LocalNats, coordinator: Child, standbys: Child[], workers: Child[], options: LocalClusterOptions) {
+    this.nats = nats
     this.coordinator = coordinator
+    this.standbys = standbys
     this.workers = workers
     this.#options = options
   }
 
   get url(): string {
-    return this.server.url
+    return this.nats.url
   }
 
   static async start(options: LocalClusterOptions): Promise<LocalCluster> {
-    const server = await startLocalServer({ storeDir: options.storeDir, ...(options.port === undefined ? {} : { port: options.port }) })
+    const nats = await startNats(options)
+    const url = nats.url
+    const replicas = (options.natsCluster ?? 1) > 1 ? ["--replicas", String(options.natsCluster)] : []
     const started: Child[] = []
     try {
-      const coordinator = await spawnRole("coordinator", ["coordinator", "--nats", server.url, ...(options.coordinatorArgs ?? [])], /leading as/, options.output)
+      const coordinator = await spawnRole("coordinator", ["coordinator", "--nats", url, ...replicas, ...(options.coordinatorArgs ?? [])], /leading as/, options.output)
       started.push(coordinator)
+      const standbys: Child[] = []
+      for (let i = 0; i < (options.standbys ?? 0); i++) {
+        standbys.push(await spawnRole(`standby${i + 1}`, ["coordinator", "--nats", url, ...replicas, ...(options.coordinatorArgs ?? [])], /standing by/, options.output))
+      }
+      started.push(...standbys)
       const workers = await Promise.all(
         Array.from({ length: options.workers }, (_, i) =>
-          spawnRole(`w${i + 1}`, ["worker", "--nats", server.url, "--id", `w${i + 1}`, "--slots", String(options.slots), ...(options.workerArgs ?? [])], /joined with/, options.output)
+          spawnRole(`w${i + 1}`, ["worker", "--nats", url, "--id", `w${i + 1}`, "--slots", String(options.slots), ...(options.workerArgs ?? [])], /joined with/, options.output)
         )
       )
       started.push(...workers)
-      return new LocalCluster(server, coordinator, workers, options)
+      return new LocalCluster(nats, coordinator, standbys, workers, options)
     } catch (error) {
       await Promise.all(started.map((c) => stopChild(c)))
-      await server.stop()
+      await nats.stop()
       throw error
     }
   }
 
-  /** Stops workers (they drain), then the coordinator, then the server. */
+  /** Stops workers (they drain), then the coordinators, then NATS. */
   async stop(): Promise<void> {
     await Promise.all(this.workers.map((w) => stopChild(w)))
+    await Promise.all(this.standbys.map((s) => stopChild(s)))
     await stopChild(this.coordinator)
-    await this.server.stop()
+    await this.nats.stop()
   }
 
   get options(): LocalClusterOptions {

@@ -25,7 +25,9 @@ export const HELP = `dtq: a distributed task and compute cluster on NATS JetStre
 
 cluster
   dtq up [--workers N] [--slots S] [--port P] [--store DIR]   a local cluster in the foreground (Ctrl-C stops it)
-  dtq coordinator [--id ID] [--worker-timeout-ms MS]          the coordinator role
+         [--nats-cluster 3] [--standbys K]                    three nats-servers (R3 streams), standby coordinators
+  dtq coordinator [--id ID] [--worker-timeout-ms MS]          the coordinator role (a second one stands by)
+                  [--lease-ttl-ms MS] [--snapshot-every N] [--no-snapshots] [--replicas N]
   dtq worker [--id ID] [--slots N] [--prefetch N] [--tasks MODULE] [--offline-exit-ms MS]
              fault injection, each a probability per task: --fail-rate P (retryable),
              --fatal-rate P (non-retryable), --reject-rate P, --delay-rate P with --delay-ms MS

@@ -7,7 +7,7 @@ import { LocalCluster } from "./local-cluster.ts"
 const DEFAULT_PORT = 4222
 
 export const upCommand = async (argv: string[]): Promise<number> => {
-  const args = parseArgs("up", argv, { workers: "string", slots: "string", port: "string", store: "string" })
+  const args = parseArgs("up", argv, { workers: "string", slots: "string", port: "string", store: "string", "nats-cluster": "string", standbys: "string" })
   if (args.positional.length > 0) throw new UsageError(`dtq up takes no arguments, got ${args.positional.join(" ")}`)
   const workers = intFlag(args, "workers", 0, 256) ?? 3
   const slots = intFlag(args, "slots", 1, 4096) ?? 4
@@ -16,13 +16,17 @@ export const upCommand = async (argv: string[]): Promise<number> => {
   else if (await portOpen(port)) throw new UsageError(`--port ${port} is already in use`)
   const storeDir = resolve(stringFlag(args, "store") ?? ".dtq/store")
   const print = (name: string, line: string) => process.stdout.write(`${name.padEnd(11)}| ${line}\n`)
-  const cluster = await LocalCluster.start({ workers, slots, storeDir, ...(port === undefined ? {} : { port }), output: print })
+  const natsCluster = intFlag(args, "nats-cluster", 1, 7) ?? 1
+  const standbys = intFlag(args, "standbys", 0, 8) ?? 0
+  if (natsCluster > 1 && stringFlag(args, "port") !== undefined) throw new UsageError("--port applies to a single server; a --nats-cluster uses free ports")
+  const cluster = await LocalCluster.start({ workers, slots, storeDir, natsCluster, standbys, ...(port === undefined || natsCluster > 1 ? {} : { port }), output: print })
   process.stdout.write(
     [
       ``,
-      `dtq is up: nats-server at ${cluster.url} (JetStream store ${storeDir}), a coordinator and ${workers} worker(s) with ${slots} slot(s) each.`,
+      `dtq is up: ${natsCluster > 1 ? `${natsCluster} nats-servers as a cluster (streams with ${natsCluster} replicas)` : "nats-server"} at ${cluster.url} (JetStream store ${storeDir}),`,
+      `a coordinator${standbys > 0 ? ` and ${standbys} standby(s)` : ""}, and ${workers} worker(s) with ${slots} slot(s) each.`,
       `In another terminal:`,
-      ...(cluster.server.port === DEFAULT_PORT ? [] : [`  export DTQ_NATS_URL=${cluster.url}`]),
+      ...(cluster.nats.ports.length === 1 && cluster.nats.ports[0] === DEFAULT_PORT ? [] : [`  export DTQ_NATS_URL=${cluster.url}`]),
       `  npx dtq sum 1 1000000 --wait`,
       `  npx dtq producer`,
       `Ctrl-C stops everything.`,

@@ -76,7 +76,7 @@ export class Coordinator {
   #snapshot: SnapshotInfo | undefined
   #snapshotting = false
   #lastSnapshotSeq = 0
-  #lastSnapshotAt = 0
+  #lastSnapshotAt = Date.now() // the interval counts from start, not from 1970
   /** Takeover timing, for the failover benchmark: when the lease was won and the first decision made. */
   readonly takeover = { leaseAt: 0, firstDecisionAt: 0 }
 
@@ -385,7 +385,10 @@ export class Coordinator {
 
   #decide(draft: Draft, now: number): void {
     const event = { ...draft, ...this.#envelope(now), epoch: this.#epoch } as DtqEvent
-    if (this.takeover.firstDecisionAt === 0) this.takeover.firstDecisionAt = now
+    if (this.takeover.firstDecisionAt === 0) {
+      this.takeover.firstDecisionAt = now
+      this.#say(`first decision of epoch ${this.#epoch} at ${now} (${now - this.takeover.leaseAt} ms after winning the lease)`)
+    }
     const release = this.#inFlight.hold(draft)
     this.#own.set(event.id, release)
     this.log.append(event).catch((error: Error) => {
