@@ -125,7 +125,7 @@ export const jobCommand = async (argv: string[]): Promise<number> => {
       printOutcome(outcome, boolFlag(args, "json"))
       return outcome.state === "completed" ? 0 : 1
     }
-    const reply = await askOrReplay<{ job?: JobView; lastErrors?: Array<{ index: number; error: string }>; error?: string }>(
+    const reply = await askOrReplay<{ job?: JobView; blocked?: string; lastErrors?: Array<{ index: number; error: string }>; error?: string }>(
       client,
       "job",
       { jobId },
@@ -135,8 +135,8 @@ export const jobCommand = async (argv: string[]): Promise<number> => {
       }
     )
     if (reply.job === undefined) throw new UsageError(reply.error ?? `unknown job ${jobId}`)
-    if (boolFlag(args, "json")) json(reply.job)
-    else out(jobDetail(reply.job, reply.lastErrors))
+    if (boolFlag(args, "json")) json({ ...reply.job, ...(reply.blocked === undefined ? {} : { blocked: reply.blocked }) })
+    else out(jobDetail(reply.job, reply.lastErrors) + (reply.blocked === undefined ? "" : `\nnote      ${reply.blocked}`))
     return 0
   })
 }

@@ -2,7 +2,7 @@
 import { hostname } from "node:os"
 import type { Msg, Subscription } from "@nats-io/transport-node"
 import { stateDigest } from "../projections/digest.ts"
-import { jobView, jobsView, summaryView, workersView } from "../projections/views.ts"
+import { jobBlocker, jobView, jobsView, summaryView, workersView } from "../projections/views.ts"
 import { EVENTS_STREAM, controlSubject } from "../nats/subjects.ts"
 import type { Coordinator, SnapshotInfo } from "./coordinator.ts"
 
@@ -69,7 +69,11 @@ export const serveControl = (coordinator: Coordinator): Subscription[] => {
       const jobId = String(requestBody(msg).jobId ?? "")
       const job = coordinator.state.jobs.get(jobId)
       if (job === undefined) return { error: `unknown job ${jobId}` }
-      return { job: jobView(job), lastErrors: [...job.lastError.entries()].slice(-5).map(([index, error]) => ({ index, error })) }
+      return {
+        job: jobView(job),
+        blocked: jobBlocker(coordinator.state, job),
+        lastErrors: [...job.lastError.entries()].slice(-5).map(([index, error]) => ({ index, error }))
+      }
     }),
     handle("workers", () => ({ workers: workersView(coordinator.state) }))
   ]

@@ -40,7 +40,10 @@ export const capacity = (worker: WorkerState, meanMs: number | undefined, slotsO
 export const freeCapacity = (worker: WorkerState, inFlight: InFlight, meanMs: number | undefined, slotsOnly = false): number =>
   capacity(worker, meanMs, slotsOnly) - worker.leases.size - (inFlight.slots.get(worker.workerId) ?? 0)
 
-export type Slot = { readonly workerId: string; free: number }
+export type Slot = { readonly workerId: string; readonly kinds: ReadonlyArray<string>; free: number }
+
+/** Whether a worker can run tasks of a kind (it advertised a handler for it when it joined). */
+export const canRun = (worker: { readonly kinds: ReadonlyArray<string> }, kind: string): boolean => worker.kinds.includes(kind)
 
 /** Where dealing continues: across passes for round-robin, within a pass for least-loaded ties. */
 export type Rotation = { roundRobin: number; lastPicked: number }

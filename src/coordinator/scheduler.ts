@@ -3,7 +3,7 @@
 // overlay keeps the scheduler from deciding the same thing twice while they travel through the log.
 import { taskInput } from "../domain/job-spec.ts"
 import { TaskStatus, type ClusterState, type JobState } from "../projections/state.ts"
-import { clusterMeanMs, freeCapacity, pickSlot, type Rotation, type Slot } from "./placement.ts"
+import { canRun, clusterMeanMs, freeCapacity, pickSlot, type Rotation, type Slot } from "./placement.ts"
 
 export type LeaseDraft = {
   jobId: string
@@ -204,7 +204,7 @@ const leaseTasks = (
   for (const worker of state.workers.values()) {
     if (worker.phase !== "live" || inFlight.keys.has(`worker:${worker.workerId}`)) continue
     const free = freeCapacity(worker, inFlight, meanMs)
-    if (free > 0) slots.push({ workerId: worker.workerId, free })
+    if (free > 0) slots.push({ workerId: worker.workerId, kinds: worker.kinds, free })
   }
   if (slots.length === 0) return
   slots.sort((a, b) => (a.workerId < b.workerId ? -1 : 1))
@@ -213,10 +213,14 @@ const leaseTasks = (
   const rotation: Rotation = { roundRobin: inFlight.placement.roundRobin, lastPicked: -1 }
   for (const job of jobs) {
     if (capacityLeft === 0) break
+    // Only workers that run this job's kind; a job no live worker can run waits (dtq job says why).
+    const eligible = slots.filter((s) => canRun(s, job.spec.kind))
+    const room = eligible.reduce((n, s) => n + s.free, 0)
+    if (room === 0) continue
     const tasks: LeaseDraft[] = []
-    collectRunnable(job, inFlight, now, capacityLeft, tasks)
+    collectRunnable(job, inFlight, now, Math.min(room, capacityLeft), tasks)
     for (const task of tasks) {
-      const slot = pickSlot(slots, job.spec.placement, rotation, options.random)
+      const slot = pickSlot(eligible, job.spec.placement, rotation, options.random)
       if (slot === undefined) break
       slot.free--
       capacityLeft--

@@ -3,7 +3,7 @@
 // the other copy is aborted (AttemptAborted) and its late result is a duplicate. Pure: `now` is passed in.
 import { taskInput } from "../domain/job-spec.ts"
 import { TaskStatus, isFinished, runKey, type ClusterState, type JobState, type WorkerState } from "../projections/state.ts"
-import { freeCapacity } from "./placement.ts"
+import { canRun, freeCapacity } from "./placement.ts"
 import { taskKey, type Draft, type InFlight, type LeaseDraft } from "./scheduler.ts"
 
 /** Attempts per task never exceed what the per-task counter holds; copies stop short of it. */
@@ -43,7 +43,7 @@ export const speculativeCopies = (state: ClusterState, inFlight: InFlight, now: 
       const attempt = (job.attempts[run.index] ?? 0) + 1
       if (attempt > MAX_ATTEMPTS_FOR_COPIES) continue
       // No worker for this one (each straggler excludes its own worker): the next may still find one.
-      const target = pickCopyWorker(state, inFlight, taken, run.workerId)
+      const target = pickCopyWorker(state, inFlight, taken, run.workerId, job.spec.kind)
       if (target === undefined) continue
       taken.set(target.workerId, (taken.get(target.workerId) ?? 0) + 1)
       const lease: LeaseDraft = {
@@ -71,11 +71,12 @@ const isLoneAttempt = (job: JobState, index: number): boolean => {
 }
 
 /** The live worker, other than the straggler's, with a free slot and the lowest mean task time (unknown: last). */
-const pickCopyWorker = (state: ClusterState, inFlight: InFlight, taken: Map<string, number>, exclude: string): WorkerState | undefined => {
+const pickCopyWorker = (state: ClusterState, inFlight: InFlight, taken: Map<string, number>, exclude: string, kind: string): WorkerState | undefined => {
   let best: WorkerState | undefined
   let bestMean = Number.POSITIVE_INFINITY
   for (const worker of state.workers.values()) {
     if (worker.workerId === exclude || worker.phase !== "live" || inFlight.keys.has(`worker:${worker.workerId}`)) continue
+    if (!canRun(worker, kind)) continue
     // A copy must start now: only a free running slot counts, not room in the prefetch queue.
     if (freeCapacity(worker, inFlight, undefined, true) - (taken.get(worker.workerId) ?? 0) <= 0) continue
     const mean = worker.completed === 0 ? Number.MAX_SAFE_INTEGER : worker.taskMsTotal / worker.completed

@@ -71,6 +71,13 @@ export const workerView = (worker: WorkerState): WorkerView => ({
   joinedAt: worker.joinedAt
 })
 
+/** Why a running job makes no progress, when the reason is plain: no live worker runs its kind. */
+export const jobBlocker = (state: ClusterState, job: JobState): string | undefined => {
+  if (job.phase !== "running" && job.phase !== "queued") return undefined
+  for (const worker of state.workers.values()) if (worker.phase === "live" && worker.kinds.includes(job.spec.kind)) return undefined
+  return `waiting: no live worker runs tasks of kind ${job.spec.kind}`
+}
+
 export const jobsView = (state: ClusterState): JobView[] => [...state.jobs.values()].map(jobView)
 export const workersView = (state: ClusterState): WorkerView[] => [...state.workers.values()].map(workerView)
 

@@ -180,7 +180,11 @@ export const jobCancelRequested = (jobId: string, reason?: string, o: At = {}): 
  * A worker joins with `slots` slots and, unless told, no prefetch (so its capacity is exactly `slots`).
  * `prefetch: null` leaves the optional field out, like a worker that predates prefetch.
  */
-export const workerJoined = (workerId: string, slots: number, o: At & { readonly prefetch?: number | null } = {}): EventOf<"WorkerJoined"> => ({
+export const workerJoined = (
+  workerId: string,
+  slots: number,
+  o: At & { readonly prefetch?: number | null; readonly kinds?: ReadonlyArray<string> } = {}
+): EventOf<"WorkerJoined"> => ({
   type: "WorkerJoined",
   ...workerEnvelope(workerId, o),
   workerId,
@@ -188,7 +192,7 @@ export const workerJoined = (workerId: string, slots: number, o: At & { readonly
   ...(o.prefetch === null ? {} : { prefetch: o.prefetch ?? 0 }),
   host: "test-host",
   pid: 100,
-  kinds: ["sum", "sumsq"]
+  kinds: o.kinds ?? ["sum", "sumsq"]
 })
 
 export const workerDraining = (workerId: string, o: At = {}): EventOf<"WorkerDraining"> => ({

@@ -192,7 +192,7 @@ describe("capacity in plan", () => {
 })
 
 describe("pickSlot", () => {
-  const slots = (free: Record<string, number>): Slot[] => Object.entries(free).map(([workerId, n]) => ({ workerId, free: n }))
+  const slots = (free: Record<string, number>): Slot[] => Object.entries(free).map(([workerId, n]) => ({ workerId, kinds: ["sum"], free: n }))
   const fresh = (): Rotation => ({ roundRobin: 0, lastPicked: -1 })
   /** Picks until every slot is full, taking one unit per pick, like the scheduler. */
   const dealAll = (s: Slot[], policy: Placement, memory: Rotation, random: () => number = () => 0.5): string[] => {
