@@ -45,6 +45,30 @@ describe("dtq up", () => {
     }
   })
 
+  it("runs three nats-servers, a standby and R3 streams with --nats-cluster 3, and stops them all", async () => {
+    const store = mkdtempSync(join(tmpdir(), "dtq-up3-"))
+    const up = spawn(process.execPath, [CLI_PATH, "up", "--nats-cluster", "3", "--standbys", "1", "--workers", "1", "--store", store], { stdio: ["ignore", "pipe", "pipe"] })
+    const exited = new Promise<number | null>((r) => up.once("exit", (code) => r(code)))
+    try {
+      const lines: string[] = []
+      createInterface({ input: up.stdout }).on("line", (l) => lines.push(l))
+      await waitFor("dtq up to be ready", () => (lines.some((l) => l.startsWith("dtq is up")) ? true : undefined), 60_000)
+      const url = /export DTQ_NATS_URL=(\S+)/.exec(lines.join("\n"))?.[1] as string
+      expect(url.split(",")).toHaveLength(3)
+      const r = await runCli(["sumsq", "1", "1000", "--wait", "--json", "--nats", url])
+      expect(JSON.parse(r.stdout)).toMatchObject({ state: "completed", result: "333833500" })
+      const info = JSON.parse((await runCli(["info", "--json", "--nats", url])).stdout) as { streamReplicas: number; standbys: unknown[] }
+      expect(info.streamReplicas).toBe(3)
+      expect(info.standbys).toHaveLength(1)
+      up.kill("SIGINT")
+      expect(await exited).toBe(0)
+      expect(processesMentioning(store)).toEqual([])
+    } finally {
+      up.kill("SIGKILL")
+      rmSync(store, { recursive: true, force: true })
+    }
+  })
+
   it("says how to install nats-server when it is missing", async () => {
     const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
       const child = spawn(process.execPath, [CLI_PATH, "up"], { env: { ...process.env, DTQ_NATS_SERVER: "/nonexistent/nats-server" } })
