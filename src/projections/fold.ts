@@ -310,7 +310,7 @@ const taskCompleted = (state: ClusterState, event: EventOf<"TaskCompleted">, r: 
       r(`result for ${where} from ${event.workerId}, which does not hold it`)
       continue
     }
-    const value = resultValue(job, result.result)
+    const value = resultValue(result.result)
     if (value === undefined) {
       // A malformed result is set aside, and its attempt fails: the task is retried, never stranded.
       r(`result for ${where} is not a decimal integer string`)
@@ -373,8 +373,8 @@ const recordDuration = (job: JobState, ms: number): void => {
   job.recentMsNext = (job.recentMsNext + 1) % RECENT_DURATIONS
 }
 
-/** The value a result adds to its job; undefined when malformed. */
-const resultValue = (job: JobState, result: unknown): bigint | undefined =>
+/** The value a result adds to its (sum) job; undefined when malformed. */
+const resultValue = (result: unknown): bigint | undefined =>
   typeof result === "string" ? parseInteger(result) : undefined
 
 /** An attempt ended without a result: if no other attempt of the task is running, the coordinator must decide. */

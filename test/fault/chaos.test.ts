@@ -5,7 +5,7 @@ import { rangeSum } from "../../src/domain/range-sum.ts"
 import { TaskStatus } from "../../src/projections/state.ts"
 import type { Child } from "../../src/cli/local-cluster.ts"
 import { auditJob } from "../helpers/log-audit.ts"
-import { startTestCluster, waitFor, type TestCluster } from "../helpers/cluster.ts"
+import { startTestCluster, type TestCluster } from "../helpers/cluster.ts"
 
 describe("chaos: workers killed with SIGKILL and replaced mid-job", () => {
   let cluster: TestCluster
