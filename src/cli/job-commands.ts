@@ -1,8 +1,8 @@
 // One-shot producer commands: submit, inspect, control.
-import { Client, type JobOutcome } from "../producer/client.ts"
+import { Client, type Answer, type JobOutcome } from "../producer/client.ts"
 import { jobDetail, jobsTable, progressBar, workersTable, duration } from "../producer/format.ts"
 import { stateDigest } from "../projections/digest.ts"
-import { jobsView, summaryView, workersView, type JobView, type WorkerView } from "../projections/views.ts"
+import { summaryView } from "../projections/views.ts"
 import type { InfoReply } from "../coordinator/control.ts"
 import { resolveNatsUrl } from "../nats/connection.ts"
 import { BadSpec } from "../domain/errors.ts"
@@ -95,20 +95,16 @@ export const printOutcome = (outcome: JobOutcome, asJson: boolean): void => {
   else out(`${outcome.jobId} ${outcome.state}: ${outcome.reason ?? ""}`)
 }
 
-/** Asks the coordinator; with none answering, replays the log (and says so). */
-const askOrReplay = async <T>(client: Client, verb: string, body: unknown, fromReplay: (c: Client) => Promise<T>): Promise<T> => {
-  try {
-    return await client.ask<T>(verb, body)
-  } catch {
-    note("dtq: no coordinator answered; this view is replayed from the log")
-    return fromReplay(client)
-  }
+/** Unwraps an answer, saying on stderr when it came from a replay (no coordinator was running). */
+const fromAnswer = <T>(answer: Answer<T>): T => {
+  if (answer.replayed) note("dtq: no coordinator answered; this view is replayed from the log")
+  return answer.value
 }
 
 export const jobsCommand = async (argv: string[]): Promise<number> => {
   const args = parseArgs("jobs", argv, { json: "boolean" })
   return withClient(args, async (client) => {
-    const { jobs } = await askOrReplay<{ jobs: JobView[] }>(client, "jobs", {}, async (c) => ({ jobs: jobsView((await c.replay()).state) }))
+    const { jobs } = fromAnswer(await client.jobs())
     if (boolFlag(args, "json")) json({ jobs })
     else out(jobsTable(jobs))
     return 0
@@ -125,15 +121,7 @@ export const jobCommand = async (argv: string[]): Promise<number> => {
       printOutcome(outcome, boolFlag(args, "json"))
       return outcome.state === "completed" ? 0 : 1
     }
-    const reply = await askOrReplay<{ job?: JobView; blocked?: string; lastErrors?: Array<{ index: number; error: string }>; error?: string }>(
-      client,
-      "job",
-      { jobId },
-      async (c) => {
-        const view = await c.job(jobId)
-        return view === undefined ? { error: `unknown job ${jobId}` } : { job: view }
-      }
-    )
+    const reply = fromAnswer(await client.jobDetail(jobId))
     if (reply.job === undefined) throw new UsageError(reply.error ?? `unknown job ${jobId}`)
     if (boolFlag(args, "json")) json({ ...reply.job, ...(reply.blocked === undefined ? {} : { blocked: reply.blocked }) })
     else out(jobDetail(reply.job, reply.lastErrors) + (reply.blocked === undefined ? "" : `\nnote      ${reply.blocked}`))
@@ -145,9 +133,7 @@ export const workersCommand = async (argv: string[]): Promise<number> => {
   const args = parseArgs("workers", argv, { json: "boolean", verbose: "boolean" })
   const verbose = boolFlag(args, "verbose") || args.positional[0] === "verbose"
   return withClient(args, async (client) => {
-    const { workers } = await askOrReplay<{ workers: WorkerView[] }>(client, "workers", {}, async (c) => ({
-      workers: workersView((await c.replay()).state)
-    }))
+    const { workers } = fromAnswer(await client.workers())
     if (boolFlag(args, "json")) json({ workers })
     else out(workersTable(workers, verbose))
     return 0

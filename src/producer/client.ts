@@ -8,7 +8,7 @@ import { newEventId, newJobId, newProcessId } from "../domain/ids.ts"
 import { resolveSpec, type ResolvedSpec } from "../domain/job-spec.ts"
 import { foldMessage } from "../projections/fold-message.ts"
 import { emptyState, isFinished, type ClusterState, type JobPhase } from "../projections/state.ts"
-import { jobView, type JobView } from "../projections/views.ts"
+import { jobBlocker, jobView, jobsView, workersView, type JobView, type WorkerView } from "../projections/views.ts"
 import { connectCluster } from "../nats/connection.ts"
 import { EventLog } from "../nats/event-log.ts"
 import { CHAT_SUBJECT, controlSubject, eventTypeSubject } from "../nats/subjects.ts"
@@ -20,6 +20,16 @@ export type JobOutcome = {
   readonly reason?: string
   readonly tasks: number
   readonly durationMs: number | null
+}
+
+/** An answer, and whether it came from a replay of the log (no coordinator was running). */
+export type Answer<T> = { readonly value: T; readonly replayed: boolean }
+
+export type JobDetail = {
+  readonly job?: JobView
+  readonly blocked?: string
+  readonly lastErrors?: ReadonlyArray<{ index: number; error: string }>
+  readonly error?: string
 }
 
 export type Progress = { readonly done: number; readonly tasks: number; readonly state: string; readonly coordinator: boolean }
@@ -152,15 +162,40 @@ export class Client {
     return JSON.parse(new TextDecoder().decode(msg.data)) as T
   }
 
+  /**
+   * Asks the leading coordinator; only when there is none (no responders) is the answer computed from a
+   * replay of the log. A slow coordinator is not a reason to replay: its error is thrown.
+   */
+  async askOrReplay<T>(verb: string, body: unknown, fromState: (state: ClusterState) => T): Promise<Answer<T>> {
+    try {
+      return { value: await this.ask<T>(verb, body), replayed: false }
+    } catch (error) {
+      if (!isNoResponders(error)) throw error
+    }
+    return { value: fromState((await this.replay()).state), replayed: true }
+  }
+
+  jobs(): Promise<Answer<{ jobs: JobView[] }>> {
+    return this.askOrReplay("jobs", {}, (state) => ({ jobs: jobsView(state) }))
+  }
+
+  workers(): Promise<Answer<{ workers: WorkerView[] }>> {
+    return this.askOrReplay("workers", {}, (state) => ({ workers: workersView(state) }))
+  }
+
+  /** One job with why it waits (if it does) and its latest task errors. */
+  jobDetail(jobId: string): Promise<Answer<JobDetail>> {
+    return this.askOrReplay<JobDetail>("job", { jobId }, (state) => {
+      const job = state.jobs.get(jobId)
+      if (job === undefined) return { error: `unknown job ${jobId}` }
+      const blocked = jobBlocker(state, job)
+      return { job: jobView(job), ...(blocked === undefined ? {} : { blocked }) }
+    })
+  }
+
   /** The job as the coordinator sees it, or as a replay of the log shows it when there is no coordinator. */
   async job(jobId: string): Promise<JobView | undefined> {
-    try {
-      return (await this.ask<{ job?: JobView; error?: string }>("job", { jobId })).job
-    } catch (error) {
-      if (!isNoResponders(error)) throw error // a coordinator exists but was slow: not a reason to replay
-    }
-    const job = (await this.replay()).state.jobs.get(jobId)
-    return job === undefined ? undefined : jobView(job)
+    return (await this.jobDetail(jobId)).value.job
   }
 
   /** Writes JobCancelRequested for a job that exists and has not ended. */

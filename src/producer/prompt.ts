@@ -5,8 +5,6 @@ import { BadSpec } from "../domain/errors.ts"
 import { newJobId } from "../domain/ids.ts"
 import { CHAT_SUBJECT } from "../nats/subjects.ts"
 import type { InfoReply } from "../coordinator/control.ts"
-import type { JobView, WorkerView } from "../projections/views.ts"
-import { jobsView, workersView } from "../projections/views.ts"
 import type { Client } from "./client.ts"
 import { duration, jobDetail, jobsTable, workersTable } from "./format.ts"
 import { parsePromptLine, type PromptLine } from "./pipe-syntax.ts"
@@ -75,7 +73,7 @@ export class Prompt {
         await this.#submitRange(line)
         return true
       case "jobs":
-        p(jobsTable((await this.#ask<{ jobs: JobView[] }>("jobs", {}, async () => ({ jobs: jobsView((await this.#client.replay()).state) }))).jobs))
+        p(jobsTable((await this.#client.jobs()).value.jobs))
         return true
       case "job": {
         const jobId = line.positional[0]
@@ -85,12 +83,12 @@ export class Prompt {
         return true
       }
       case "workers": {
-        const { workers } = await this.#ask<{ workers: WorkerView[] }>("workers", {}, async () => ({ workers: workersView((await this.#client.replay()).state) }))
+        const { workers } = (await this.#client.workers()).value
         p(workersTable(workers, line.positional[0] === "verbose"))
         return true
       }
       case "list": {
-        const { workers } = await this.#ask<{ workers: WorkerView[] }>("workers", {}, async () => ({ workers: workersView((await this.#client.replay()).state) }))
+        const { workers } = (await this.#client.workers()).value
         const kinds = new Map<string, string[]>()
         for (const w of workers.filter((w) => w.state === "live")) for (const k of w.kinds) kinds.set(k, [...(kinds.get(k) ?? []), w.workerId])
         p(kinds.size === 0 ? "no live workers" : [...kinds].map(([k, ws]) => `${k.padEnd(16)} ${ws.join(", ")}`).join("\n"))
@@ -122,10 +120,6 @@ export class Prompt {
         p(`unknown command ${JSON.stringify(line.command)}; type help`)
         return true
     }
-  }
-
-  async #ask<T>(verb: string, body: unknown, fallback: () => Promise<T>): Promise<T> {
-    return this.#client.ask<T>(verb, body).catch(fallback)
   }
 
   async #submitRange(line: PromptLine): Promise<void> {
