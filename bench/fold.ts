@@ -4,14 +4,14 @@
 import { parseArgs } from "node:util"
 import { decodeEvent, encodeEvent } from "../src/domain/event-codec.ts"
 import type { DtqEvent } from "../src/domain/events.ts"
-import { resolveSpec, taskInput } from "../src/domain/job-spec.ts"
+import { rangeInput, resolveSpec, type ResolvedSumSpec } from "../src/domain/job-spec.ts"
 import { rangeSum } from "../src/domain/range-sum.ts"
 import { foldMessage } from "../src/projections/fold-message.ts"
 import { emptyState } from "../src/projections/state.ts"
 
 const { values } = parseArgs({ options: { events: { type: "string", default: "400000" } } })
 const tasks = Math.ceil(Number(values.events) / 2)
-const spec = resolveSpec({ kind: "sum", from: "1", to: String(tasks * 10), tasks })
+const spec = resolveSpec({ kind: "sum", from: "1", to: String(tasks * 10), tasks }) as ResolvedSumSpec
 const jobId = "j-foldbench"
 const env = <R extends "coordinator" | "worker" | "producer">(role: R, id: string, i: number) => ({ id: `${role}-${i}`, v: 1 as const, ts: 1_700_000_000_000 + i, writer: { role, id } })
 const events: DtqEvent[] = [
@@ -21,7 +21,7 @@ const events: DtqEvent[] = [
   { type: "TasksScheduled", ...env("coordinator", "c", 3), epoch: 1, jobId, count: tasks }
 ]
 for (let index = 0; index < tasks; index++) {
-  const input = taskInput(spec, index)
+  const input = rangeInput(spec, index)
   events.push({ type: "TaskLeased", ...env("coordinator", "c", 4 + 2 * index), epoch: 1, workerId: "w", leases: [{ jobId, index, attempt: 1, kind: "sum", input, deadline: 1_800_000_000_000 }] })
   events.push({ type: "TaskCompleted", ...env("worker", "w", 5 + 2 * index), workerId: "w", results: [{ jobId, index, attempt: 1, result: rangeSum("sum", BigInt(input.from), BigInt(input.to)).toString(), ms: 0.01 }] })
 }

@@ -11,7 +11,7 @@ import { parseArgs } from "node:util"
 import { startLocalServer, type LocalServer } from "../src/nats/local-server.ts"
 import { spawnRole, stopChild, type Child } from "../src/cli/local-cluster.ts"
 import { Client } from "../src/producer/client.ts"
-import { resolveSpec, taskInput } from "../src/domain/job-spec.ts"
+import { rangeInput, resolveSpec, taskInput, type ResolvedSumSpec } from "../src/domain/job-spec.ts"
 import { rangeSum } from "../src/domain/range-sum.ts"
 import type { DtqEvent } from "../src/domain/events.ts"
 
@@ -50,7 +50,7 @@ for (let run = 0; run < (values["skip-failover"] ? 0 : runs); run++) {
       children.push(standby)
       for (const id of ["w1", "w2"]) children.push(await spawnRole(id, ["worker", "--nats", server.url, "--id", id, "--slots", "4", "--delay-rate", "1", "--delay-ms", "20"], /joined with/))
       const client = await Client.connect(server.url)
-      const { jobId } = await client.submit({ kind: "sum", from: "1", to: "1000000", tasks: 2000 })
+      const { jobId } = await client.submitJob({ kind: "sum", from: "1", to: "1000000", tasks: 2000 })
       while (((await client.job(jobId))?.done ?? 0) < 200) await new Promise((r) => setTimeout(r, 20))
       const killedAt = Date.now()
       leader.process.kill("SIGKILL")
@@ -71,7 +71,7 @@ if (failovers.length > 0) console.log(`RESULT failover (leader SIGKILL -> first 
 await withServer(async (server) => {
   const client = await Client.connect(server.url)
   const tasks = Math.ceil((targetEvents - 4) / 2)
-  const spec = resolveSpec({ kind: "sum", from: "1", to: String(tasks * 10), tasks, maxAttempts: 3 })
+  const spec = resolveSpec({ kind: "sum", from: "1", to: String(tasks * 10), tasks, maxAttempts: 3 }) as ResolvedSumSpec
   const jobId = "j-bench1m"
   const env = <R extends "coordinator" | "worker" | "producer">(role: R, id: string, i: number) => ({
     id: `${role}-${i}-${id}`,
@@ -100,7 +100,7 @@ await withServer(async (server) => {
   for (let index = 0; index < tasks; index++) {
     const i = 4 + 2 * index
     await write({ type: "TaskLeased", ...env("coordinator", "c-gen", i), epoch: 1, workerId: "w-gen", leases: [{ jobId, index, attempt: 1, kind: "sum", input: taskInput(spec, index), deadline: 1_800_000_000_000 }] })
-    const { from, to } = taskInput(spec, index)
+    const { from, to } = rangeInput(spec, index)
     await write({ type: "TaskCompleted", ...env("worker", "w-gen", i + 1), workerId: "w-gen", results: [{ jobId, index, attempt: 1, result: rangeSum("sum", BigInt(from), BigInt(to)).toString(), ms: 0.01 }] })
   }
   await Promise.all(inFlight)

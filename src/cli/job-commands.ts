@@ -70,7 +70,7 @@ export const submitRequest = (args: Parsed, request: Record<string, unknown>): P
   return withClient(args, async (client) => {
     const asJson = boolFlag(args, "json")
     if (!boolFlag(args, "wait")) {
-      const { jobId, spec } = await client.submit(request)
+      const { jobId, spec } = await client.submitJob(request)
       if (asJson) json({ jobId, state: "submitted", tasks: spec.tasks })
       else out(`submitted ${jobId} (${spec.kind} over ${spec.tasks} task${spec.tasks === 1 ? "" : "s"})`)
       return 0

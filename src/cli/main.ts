@@ -20,11 +20,15 @@ import {
 import { promptCommand } from "./prompt-command.ts"
 import { coordinatorCommand, workerCommand } from "./roles.ts"
 import { upCommand } from "./up.ts"
+import { submitCommand } from "./submit-command.ts"
+import { InvalidInput } from "../producer/errors.ts"
+import { TaskModuleError } from "../tasks/load.ts"
 
 export const HELP = `dtq: a distributed task and compute cluster on NATS JetStream
 
 cluster
   dtq up [--workers N] [--slots S] [--port P] [--store DIR]   a local cluster in the foreground (Ctrl-C stops it)
+         [--tasks MODULE]                                     workers load user-defined tasks from MODULE
          [--nats-cluster 3] [--standbys K]                    three nats-servers (R3 streams), standby coordinators
   dtq coordinator [--id ID] [--worker-timeout-ms MS]          the coordinator role (a second one stands by)
                   [--lease-ttl-ms MS] [--snapshot-every N] [--no-snapshots] [--replicas N]
@@ -36,6 +40,9 @@ jobs
   dtq sumsq A B [--tasks N] [--wait] [--json]                 exact sum of their squares
       also: --max-attempts N --backoff-ms MS --lease-ms MS --stall-ms MS --max-task-ms MS
             --no-speculation --placement least-loaded|random|round-robin --name TEXT
+  dtq submit NAME --input JSON | --input-file FILE [--batch]  a user-defined task (--batch: a JSON array, a task each)
+      [--wait [--timeout MS]] [--json] [--tasks MODULE]        --tasks checks the input with the module's own Schema
+      [--priority low|normal|high|N] [--delay-ms MS | --run-at ISO] [--max-attempts N] [--backoff-ms MS] [--timeout-ms MS]
   dtq jobs | dtq job ID [--wait] | dtq workers [--verbose] | dtq cancel ID
   dtq producer                                                 the interactive prompt (try: help)
   dtq chat TEXT                                                a message every producer and worker prints
@@ -73,13 +80,15 @@ export const COMMANDS: Record<string, Command> = {
   resume: notYet("resume", 5),
   infer: notYet("infer", 7),
   plot: notYet("plot", 6),
-  submit: notYet("submit", 8)
+  submit: submitCommand
 }
 
 /** Maps an error to its exit code and one line for stderr. */
 export const describeFailure = (error: unknown): { code: number; line: string } => {
   if (error instanceof UsageError || error instanceof DuplicateWorker) return { code: 2, line: error.message }
   if (error instanceof BadSpec) return { code: 2, line: `bad job spec: ${error.toString()}` }
+  if (error instanceof InvalidInput) return { code: 2, line: `bad input: ${error.message}` }
+  if (error instanceof TaskModuleError) return { code: 2, line: error.message }
   if (error instanceof ClusterUnreachable || error instanceof StreamSetupError) return { code: 3, line: error.message }
   if (error instanceof LocalServerError) return { code: 1, line: error.message }
   const message = error instanceof Error ? error.message : String(error)

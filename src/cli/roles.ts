@@ -1,10 +1,7 @@
 // `dtq coordinator` and `dtq worker`: one long-lived role per process, stopped cleanly by a signal.
-import { pathToFileURL } from "node:url"
-import { resolve } from "node:path"
-import { existsSync } from "node:fs"
 import { Coordinator } from "../coordinator/coordinator.ts"
 import { Worker } from "../worker/worker.ts"
-import type { TaskHandler } from "../worker/task-handler.ts"
+import { loadTaskModule, type LoadedTask } from "../tasks/load.ts"
 import { resolveNatsUrl } from "../nats/connection.ts"
 import { UsageError, boolFlag, intFlag, parseArgs, rateFlag, stringFlag } from "./args.ts"
 
@@ -86,14 +83,14 @@ export const workerCommand = async (argv: string[]): Promise<number> => {
     fatalRate: rateFlag(args, "fatal-rate")
   }
   const tasksModule = stringFlag(args, "tasks")
-  const handlers = tasksModule === undefined ? new Map<string, TaskHandler>() : await loadTaskModule(tasksModule)
+  const tasks = tasksModule === undefined ? new Map<string, LoadedTask>() : await loadTaskModule(tasksModule)
   const id = stringFlag(args, "id")
   const worker = await Worker.start({
     url: resolveNatsUrl(stringFlag(args, "nats")),
     ...(id === undefined ? {} : { id }),
     slots: intFlag(args, "slots", 1, 4096) ?? 4,
     ...(intFlag(args, "prefetch", 0, 65536) === undefined ? {} : { prefetch: intFlag(args, "prefetch", 0, 65536) as number }),
-    handlers,
+    tasks,
     faults,
     offlineExitMs: intFlag(args, "offline-exit-ms", 0, 86_400_000) ?? 60_000,
     onOffline: (detail) => {
@@ -108,21 +105,4 @@ export const workerCommand = async (argv: string[]): Promise<number> => {
     await worker.stop({ drain })
   })
   return new Promise<number>(() => undefined)
-}
-
-/** Loads user task handlers: a module exporting `tasks`, a record of name -> handler (or { handler }). */
-const loadTaskModule = async (path: string): Promise<Map<string, TaskHandler>> => {
-  const file = resolve(path)
-  if (!existsSync(file)) throw new UsageError(`--tasks: no such file ${file}`)
-  const module = (await import(pathToFileURL(file).href)) as { tasks?: unknown; default?: { tasks?: unknown } }
-  const tasks = module.tasks ?? module.default?.tasks
-  if (typeof tasks !== "object" || tasks === null) throw new UsageError(`--tasks: ${file} exports no \`tasks\` record`)
-  const handlers = new Map<string, TaskHandler>()
-  for (const [name, value] of Object.entries(tasks)) {
-    const handler = typeof value === "function" ? value : (value as { handler?: unknown }).handler
-    if (typeof handler !== "function") throw new UsageError(`--tasks: task ${name} in ${file} has no handler function`)
-    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new UsageError(`--tasks: task name ${JSON.stringify(name)} must be 1-64 letters, digits, '_', '-' or '.'`)
-    handlers.set(name, handler as TaskHandler)
-  }
-  return handlers
 }

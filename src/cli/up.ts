@@ -3,11 +3,12 @@ import { resolve } from "node:path"
 import { UsageError, intFlag, parseArgs, stringFlag } from "./args.ts"
 import { portOpen } from "../nats/local-server.ts"
 import { LocalCluster } from "./local-cluster.ts"
+import { loadTaskModule } from "../tasks/load.ts"
 
 const DEFAULT_PORT = 4222
 
 export const upCommand = async (argv: string[]): Promise<number> => {
-  const args = parseArgs("up", argv, { workers: "string", slots: "string", port: "string", store: "string", "nats-cluster": "string", standbys: "string" })
+  const args = parseArgs("up", argv, { workers: "string", slots: "string", port: "string", store: "string", "nats-cluster": "string", standbys: "string", tasks: "string" })
   if (args.positional.length > 0) throw new UsageError(`dtq up takes no arguments, got ${args.positional.join(" ")}`)
   const workers = intFlag(args, "workers", 0, 256) ?? 3
   const slots = intFlag(args, "slots", 1, 4096) ?? 4
@@ -19,7 +20,10 @@ export const upCommand = async (argv: string[]): Promise<number> => {
   const natsCluster = intFlag(args, "nats-cluster", 1, 7) ?? 1
   const standbys = intFlag(args, "standbys", 0, 8) ?? 0
   if (natsCluster > 1 && stringFlag(args, "port") !== undefined) throw new UsageError("--port applies to a single server; a --nats-cluster uses free ports")
-  const cluster = await LocalCluster.start({ workers, slots, storeDir, natsCluster, standbys, ...(port === undefined || natsCluster > 1 ? {} : { port }), output: print })
+  const tasks = stringFlag(args, "tasks")
+  if (tasks !== undefined) await loadTaskModule(tasks) // a module that cannot load is refused here, not in every worker
+  const workerArgs = tasks === undefined ? [] : ["--tasks", resolve(tasks)]
+  const cluster = await LocalCluster.start({ workers, slots, storeDir, natsCluster, standbys, workerArgs, ...(port === undefined || natsCluster > 1 ? {} : { port }), output: print })
   process.stdout.write(
     [
       ``,

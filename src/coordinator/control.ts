@@ -2,7 +2,7 @@
 import { hostname } from "node:os"
 import type { Msg, Subscription } from "@nats-io/transport-node"
 import { stateDigest } from "../projections/digest.ts"
-import { jobBlocker, jobView, jobsView, summaryView, workersView } from "../projections/views.ts"
+import { RESULTS_PAGE_BYTES, jobBlocker, jobView, jobsView, outputsPage, summaryView, workersView } from "../projections/views.ts"
 import { EVENTS_STREAM, controlSubject } from "../nats/subjects.ts"
 import type { Coordinator, SnapshotInfo } from "./coordinator.ts"
 
@@ -71,10 +71,18 @@ export const serveControl = (coordinator: Coordinator): Subscription[] => {
       if (job === undefined) return { error: `unknown job ${jobId}` }
       return {
         job: jobView(job),
-        blocked: jobBlocker(coordinator.state, job),
+        blocked: jobBlocker(coordinator.state, job, Date.now()),
         lastErrors: [...job.lastError.entries()].slice(-5).map(([index, error]) => ({ index, error }))
       }
     }),
-    handle("workers", () => ({ workers: workersView(coordinator.state) }))
+    handle("workers", () => ({ workers: workersView(coordinator.state) })),
+    handle("results", (msg) => {
+      const body = requestBody(msg)
+      const jobId = String(body.jobId ?? "")
+      const job = coordinator.state.jobs.get(jobId)
+      if (job === undefined) return { error: `unknown job ${jobId}` }
+      const page = outputsPage(job, Number(body.offset ?? 0) || 0, RESULTS_PAGE_BYTES)
+      return page ?? { error: `job ${jobId} is a ${job.spec.kind} job: its result is ${job.result ?? "not in yet"}` }
+    })
   ]
 }

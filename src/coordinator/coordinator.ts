@@ -73,6 +73,7 @@ export class Coordinator {
   #renewTimer: NodeJS.Timeout | undefined
   #renewing = false
   #caughtUp: { seq: number; resolve: () => void } | undefined
+  #wake: { at: number; timer: NodeJS.Timeout } | undefined
   #snapshot: SnapshotInfo | undefined
   #snapshotting = false
   #lastSnapshotSeq = 0
@@ -276,6 +277,8 @@ export class Coordinator {
     void this.#letGo()
     for (const timer of this.#leaderTimers) clearInterval(timer)
     this.#leaderTimers = []
+    if (this.#wake !== undefined) clearTimeout(this.#wake.timer)
+    this.#wake = undefined
     for (const sub of this.#leaderSubscriptions.splice(0)) sub.unsubscribe()
     this.#say(`stopped deciding: ${why}; standing by`)
   }
@@ -380,7 +383,22 @@ export class Coordinator {
   #schedule(): void {
     const now = Date.now()
     if (!this.#mayDecide(now)) return
-    for (const draft of plan(this.state, this.#inFlight, now, DEFAULT_SCHEDULER_OPTIONS)) this.#decide(draft, now)
+    const wake = { at: Infinity }
+    for (const draft of plan(this.state, this.#inFlight, now, DEFAULT_SCHEDULER_OPTIONS, wake)) this.#decide(draft, now)
+    this.#wakeAt(wake.at, now)
+  }
+
+  /** A delayed job or a retry comes due at `at`: plan again right then, not at the next tick. */
+  #wakeAt(at: number, now: number): void {
+    // Far-off times are left to the tick (a timer cannot wait longer than 2^31 ms anyway).
+    if (!Number.isFinite(at) || at - now > 60_000) return
+    if (this.#wake !== undefined && this.#wake.at <= at) return
+    if (this.#wake !== undefined) clearTimeout(this.#wake.timer)
+    const timer = setTimeout(() => {
+      this.#wake = undefined
+      this.#schedule()
+    }, Math.max(0, at - now))
+    this.#wake = { at, timer }
   }
 
   #decide(draft: Draft, now: number): void {

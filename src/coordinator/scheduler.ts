@@ -1,7 +1,7 @@
 // The scheduler: a pure function from (state, decisions in flight, now) to the next decisions.
 // Decisions in flight are the coordinator's own events that are published but not yet folded; the
 // overlay keeps the scheduler from deciding the same thing twice while they travel through the log.
-import { taskInput } from "../domain/job-spec.ts"
+import { taskInput, taskKind, type ResolvedSpec } from "../domain/job-spec.ts"
 import { TaskStatus, type ClusterState, type JobState } from "../projections/state.ts"
 import { canRun, clusterMeanMs, freeCapacity, pickSlot, type Rotation, type Slot } from "./placement.ts"
 
@@ -13,13 +13,20 @@ export type LeaseDraft = {
   input: unknown
   deadline: number
   speculative?: boolean
+  /** Size of the input as JSON, to bound events (not part of the event). */
+  inputBytes?: number
 }
 
 export type Draft =
   | { readonly type: "TasksScheduled"; readonly jobId: string; readonly count: number }
   | { readonly type: "JobCancelled"; readonly jobId: string; readonly reason: string }
-  | { readonly type: "JobCompleted"; readonly jobId: string; readonly result: string }
-  | { readonly type: "JobFailed"; readonly jobId: string; readonly reason: string }
+  | { readonly type: "JobCompleted"; readonly jobId: string; readonly result: string; readonly outputs?: ReadonlyArray<unknown> }
+  | {
+      readonly type: "JobFailed"
+      readonly jobId: string
+      readonly reason: string
+      readonly task?: { index: number; attempts: number; error: string; retryable: boolean }
+    }
   | {
       readonly type: "RetryScheduled"
       readonly jobId: string
@@ -100,11 +107,19 @@ const draftKeys = (draft: Draft): string[] => {
 export type SchedulerOptions = {
   /** Leases per TaskLeased event at most (keeps events small). */
   readonly maxLeasesPerEvent: number
+  /** Bytes of task input per TaskLeased event at most (an event must stay under the server's 1 MB payload). */
+  readonly maxLeaseBytesPerEvent?: number
   /** Random number in [0, 1) for backoff jitter; the chosen delay is recorded in the event. */
   readonly random: () => number
 }
 
-export const DEFAULT_SCHEDULER_OPTIONS: SchedulerOptions = { maxLeasesPerEvent: 512, random: Math.random }
+export const DEFAULT_SCHEDULER_OPTIONS: SchedulerOptions = { maxLeasesPerEvent: 512, maxLeaseBytesPerEvent: 256 * 1024, random: Math.random }
+
+/** Outputs travel in JobCompleted up to this size; larger ones are read from the coordinator (or a replay). */
+export const MAX_INLINE_OUTPUT_BYTES = 256 * 1024
+
+/** When the scheduler next has something to do that no event will prompt: a delayed job or a retry coming due. */
+export type Wake = { at: number }
 
 /** Exponential backoff with ±20 % jitter, capped: the delay before attempt `failedAttempt + 1`. */
 export const retryDelayMs = (spec: { backoffMs: number; backoffMaxMs: number }, failedAttempt: number, random: number): number => {
@@ -121,7 +136,8 @@ export const plan = (
   state: ClusterState,
   inFlight: InFlight,
   now: number,
-  options: SchedulerOptions = DEFAULT_SCHEDULER_OPTIONS
+  options: SchedulerOptions = DEFAULT_SCHEDULER_OPTIONS,
+  wake: Wake = { at: Infinity }
 ): Draft[] => {
   const drafts: Draft[] = []
   const runnable: JobState[] = []
@@ -133,23 +149,43 @@ export const plan = (
       continue
     }
     if (job.phase === "queued") {
-      drafts.push({ type: "TasksScheduled", jobId: job.jobId, count: job.count })
+      // A delayed job stays queued until its time; the coordinator sets a timer for it.
+      const runAt = job.spec.runAt ?? 0
+      if (runAt > now) wake.at = Math.min(wake.at, runAt)
+      else drafts.push({ type: "TasksScheduled", jobId: job.jobId, count: job.count })
       continue
     }
     if (job.done === job.count) {
-      drafts.push({ type: "JobCompleted", jobId: job.jobId, result: job.sum.toString() })
+      drafts.push(completion(job))
       continue
     }
     abortSuperseded(job, inFlight, drafts)
-    const failure = decideFailures(job, inFlight, now, options, drafts)
+    const failure = decideFailures(job, inFlight, now, options, drafts, wake)
     if (failure !== undefined) {
       drafts.push(failure)
       continue
     }
     runnable.push(job)
   }
-  leaseTasks(state, runnable, inFlight, now, options, drafts)
+  leaseTasks(state, runnable, inFlight, now, options, drafts, wake)
   return drafts
+}
+
+/** JobCompleted: the exact sum, or a task job's outputs (inline when small). */
+const completion = (job: JobState): Draft => {
+  if (job.outputs === undefined) return { type: "JobCompleted", jobId: job.jobId, result: job.sum.toString() }
+  const result = `${job.count} task${job.count === 1 ? "" : "s"} completed`
+  const bytes = JSON.stringify(job.outputs).length
+  return bytes <= MAX_INLINE_OUTPUT_BYTES ? { type: "JobCompleted", jobId: job.jobId, result, outputs: job.outputs } : { type: "JobCompleted", jobId: job.jobId, result }
+}
+
+/**
+ * Priority with aging: a job's priority plus one level per `agingMs` it has waited since its last lease
+ * (or its start), so a low-priority job under a stream of urgent ones still gets a lease now and then.
+ */
+export const effectivePriority = (job: JobState, now: number): number => {
+  const since = job.lastLeasedAt ?? job.startedAt ?? job.submittedAt
+  return (job.spec.priority ?? 0) + Math.max(0, now - since) / (job.spec.agingMs ?? 5000)
 }
 
 /** Copies of finished tasks that are still running are told to stop. */
@@ -162,7 +198,7 @@ const abortSuperseded = (job: JobState, inFlight: InFlight, drafts: Draft[]): vo
 }
 
 /** Retry or give up on every task awaiting a decision; returns a JobFailed draft when the job cannot finish. */
-const decideFailures = (job: JobState, inFlight: InFlight, now: number, options: SchedulerOptions, drafts: Draft[]): Draft | undefined => {
+const decideFailures = (job: JobState, inFlight: InFlight, now: number, options: SchedulerOptions, drafts: Draft[], wake: Wake): Draft | undefined => {
   const due: Array<[number, { attempt: number; error: string }]> = []
   for (const [index, failed] of job.needsDecision) {
     if (inFlight.keys.has(taskKey(job.jobId, index))) continue
@@ -170,7 +206,12 @@ const decideFailures = (job: JobState, inFlight: InFlight, now: number, options:
     const exhausted = attempts >= job.spec.maxAttempts || attempts >= ATTEMPT_CEILING
     if (!failed.retryable || exhausted) {
       const why = failed.retryable ? `gave up after ${attempts} attempt${attempts === 1 ? "" : "s"}` : "non-retryable error"
-      return { type: "JobFailed", jobId: job.jobId, reason: `task ${index} failed (${why}): ${failed.error}` }
+      return {
+        type: "JobFailed",
+        jobId: job.jobId,
+        reason: `task ${index} failed (${why}): ${failed.error}`,
+        task: { index, attempts, error: failed.error, retryable: failed.retryable }
+      }
     }
     due.push([index, failed])
   }
@@ -185,6 +226,7 @@ const decideFailures = (job: JobState, inFlight: InFlight, now: number, options:
       notBefore: now + delayMs,
       reason: failed.error
     })
+    wake.at = Math.min(wake.at, now + delayMs)
   }
   return undefined
 }
@@ -196,7 +238,8 @@ const leaseTasks = (
   inFlight: InFlight,
   now: number,
   options: SchedulerOptions,
-  drafts: Draft[]
+  drafts: Draft[],
+  wake: Wake
 ): void => {
   if (jobs.length === 0) return
   const meanMs = clusterMeanMs(state)
@@ -211,14 +254,15 @@ const leaseTasks = (
   let capacityLeft = slots.reduce((n, s) => n + s.free, 0)
   const byWorker = new Map<string, LeaseDraft[]>()
   const rotation: Rotation = { roundRobin: inFlight.placement.roundRobin, lastPicked: -1 }
-  for (const job of jobs) {
+  for (const job of byPriority(jobs, now)) {
     if (capacityLeft === 0) break
     // Only workers that run this job's kind; a job no live worker can run waits (dtq job says why).
-    const eligible = slots.filter((s) => canRun(s, job.spec.kind))
+    const kind = taskKind(job.spec)
+    const eligible = slots.filter((s) => canRun(s, kind))
     const room = eligible.reduce((n, s) => n + s.free, 0)
     if (room === 0) continue
     const tasks: LeaseDraft[] = []
-    collectRunnable(job, inFlight, now, Math.min(room, capacityLeft), tasks)
+    collectRunnable(job, inFlight, now, Math.min(room, capacityLeft), tasks, wake)
     for (const task of tasks) {
       const slot = pickSlot(eligible, job.spec.placement, rotation, options.random)
       if (slot === undefined) break
@@ -231,29 +275,82 @@ const leaseTasks = (
   }
   inFlight.placement.roundRobin = rotation.roundRobin
   for (const [workerId, leases] of byWorker) {
-    for (let i = 0; i < leases.length; i += options.maxLeasesPerEvent) {
-      drafts.push({ type: "TaskLeased", workerId, leases: leases.slice(i, i + options.maxLeasesPerEvent) })
-    }
+    for (const chunk of chunkLeases(leases, options)) drafts.push({ type: "TaskLeased", workerId, leases: chunk })
   }
 }
 
+/** Jobs in the order they get free capacity: highest effective priority first, then submission order. */
+const byPriority = (jobs: JobState[], now: number): JobState[] => {
+  if (jobs.length < 2) return jobs
+  let uniform = true
+  const first = jobs[0] as JobState
+  for (const job of jobs) if ((job.spec.priority ?? 0) !== (first.spec.priority ?? 0)) uniform = false
+  // All of one priority: aging cannot reorder them (older waits longer), so submission order stands.
+  if (uniform) return jobs
+  const scored = jobs.map((job, order) => ({ job, order, score: effectivePriority(job, now) }))
+  scored.sort((a, b) => b.score - a.score || a.order - b.order)
+  return scored.map((s) => s.job)
+}
+
+/** Splits one worker's leases into events bounded in count and in bytes of input. */
+const chunkLeases = (leases: LeaseDraft[], options: SchedulerOptions): LeaseDraft[][] => {
+  const chunks: LeaseDraft[][] = []
+  let chunk: LeaseDraft[] = []
+  let bytes = 0
+  const maxBytes = options.maxLeaseBytesPerEvent ?? 256 * 1024
+  for (const lease of leases) {
+    const size = lease.inputBytes ?? 0
+    if (chunk.length > 0 && (chunk.length >= options.maxLeasesPerEvent || bytes + size > maxBytes)) {
+      chunks.push(chunk)
+      chunk = []
+      bytes = 0
+    }
+    if (lease.inputBytes !== undefined) delete lease.inputBytes // a planning aid, not part of the event
+    chunk.push(lease)
+    bytes += size
+  }
+  if (chunk.length > 0) chunks.push(chunk)
+  return chunks
+}
+
+const inputSizes = new WeakMap<ResolvedSpec, Int32Array>()
+
+/** Bytes of a task job's input as JSON, measured once per job (sum inputs are tiny: not measured). */
+const inputBytes = (spec: ResolvedSpec, index: number): number | undefined => {
+  if (spec.kind !== "task") return undefined
+  let sizes = inputSizes.get(spec)
+  if (sizes === undefined) {
+    sizes = new Int32Array(spec.tasks).fill(-1)
+    inputSizes.set(spec, sizes)
+  }
+  if ((sizes[index] ?? -1) < 0) sizes[index] = JSON.stringify(spec.inputs[index] ?? null).length
+  return sizes[index]
+}
+
 /** Adds up to `limit` runnable tasks of a job (due retries first, then never-leased ones); returns how many. */
-const collectRunnable = (job: JobState, inFlight: InFlight, now: number, limit: number, out: LeaseDraft[]): number => {
+const collectRunnable = (job: JobState, inFlight: InFlight, now: number, limit: number, out: LeaseDraft[], wake: Wake): number => {
   let taken = 0
+  const kind = taskKind(job.spec)
   const lease = (index: number) => {
+    const bytes = inputBytes(job.spec, index)
     out.push({
       jobId: job.jobId,
       index,
       attempt: (job.attempts[index] ?? 0) + 1,
-      kind: job.spec.kind,
+      kind,
       input: taskInput(job.spec, index),
-      deadline: now + job.spec.leaseMs
+      deadline: now + job.spec.leaseMs,
+      ...(bytes === undefined ? {} : { inputBytes: bytes })
     })
     taken++
   }
   for (const [index, notBefore] of job.retryAt) {
     if (taken === limit) return taken
-    if (notBefore > now || inFlight.keys.has(taskKey(job.jobId, index))) continue
+    if (notBefore > now) {
+      wake.at = Math.min(wake.at, notBefore)
+      continue
+    }
+    if (inFlight.keys.has(taskKey(job.jobId, index))) continue
     if (job.status[index] !== TaskStatus.Pending) continue
     lease(index)
   }

@@ -1,7 +1,7 @@
 // Speculative execution, in the spirit of Spark's: once a quantile of a job's tasks is done, an attempt
 // running much longer than the median task gets a copy on another worker. The first valid result wins;
 // the other copy is aborted (AttemptAborted) and its late result is a duplicate. Pure: `now` is passed in.
-import { taskInput } from "../domain/job-spec.ts"
+import { taskInput, taskKind } from "../domain/job-spec.ts"
 import { TaskStatus, isFinished, runKey, type ClusterState, type JobState, type WorkerState } from "../projections/state.ts"
 import { canRun, freeCapacity } from "./placement.ts"
 import { taskKey, type Draft, type InFlight, type LeaseDraft } from "./scheduler.ts"
@@ -43,14 +43,14 @@ export const speculativeCopies = (state: ClusterState, inFlight: InFlight, now: 
       const attempt = (job.attempts[run.index] ?? 0) + 1
       if (attempt > MAX_ATTEMPTS_FOR_COPIES) continue
       // No worker for this one (each straggler excludes its own worker): the next may still find one.
-      const target = pickCopyWorker(state, inFlight, taken, run.workerId, job.spec.kind)
+      const target = pickCopyWorker(state, inFlight, taken, run.workerId, taskKind(job.spec))
       if (target === undefined) continue
       taken.set(target.workerId, (taken.get(target.workerId) ?? 0) + 1)
       const lease: LeaseDraft = {
         jobId,
         index: run.index,
         attempt,
-        kind: job.spec.kind,
+        kind: taskKind(job.spec),
         input: taskInput(job.spec, run.index),
         deadline: now + job.spec.leaseMs,
         speculative: true

@@ -121,8 +121,20 @@ export const AttemptAborted = Schema.Struct({
   attempt: Attempt,
   reason: Schema.String
 })
-export const JobCompleted = Schema.Struct({ ...decision("JobCompleted"), jobId: Id, result: Schema.String })
-export const JobFailed = Schema.Struct({ ...decision("JobFailed"), jobId: Id, reason: Schema.String })
+export const JobCompleted = Schema.Struct({
+  ...decision("JobCompleted"),
+  jobId: Id,
+  result: Schema.String,
+  /** A task job's outputs in input order, when they are small enough to travel in the event (else ask for them). */
+  outputs: Schema.optionalKey(Schema.Array(Schema.Unknown))
+})
+export const JobFailed = Schema.Struct({
+  ...decision("JobFailed"),
+  jobId: Id,
+  reason: Schema.String,
+  /** The task that failed the job: its last error, and whether that error was retryable (then attempts ran out). */
+  task: Schema.optionalKey(Schema.Struct({ index: Index, attempts: Count, error: Schema.String, retryable: Schema.Boolean }))
+})
 export const JobCancelled = Schema.Struct({ ...decision("JobCancelled"), jobId: Id, reason: Schema.String })
 export const WorkerLost = Schema.Struct({ ...decision("WorkerLost"), workerId: Id, reason: Schema.String })
 

@@ -8,6 +8,10 @@ import { chunkOf, parseInteger, rangeLength } from "./range-sum.ts"
 
 export const MAX_TASKS_PER_JOB = 1_000_000
 export const DEFAULT_SUM_TASKS = 100
+/** A task job carries its inputs in JobSubmitted: they must fit in one event (bulk data goes to the Object Store). */
+export const MAX_INPUT_BYTES = 768 * 1024
+/** Priorities by name; any integer in [-100, 100] is accepted too. Higher runs first. */
+export const PRIORITY_NAMES = { low: -1, normal: 0, high: 1 } as const
 
 const boundedInt = (min: number, max: number) =>
   Schema.Int.check(Schema.isBetween({ minimum: min, maximum: max }))
@@ -31,6 +35,36 @@ export const PolicyFields = {
   maxSpeculative: Schema.optionalKey(boundedInt(0, 10_000)),
   placement: Schema.optionalKey(Schema.Literals(["least-loaded", "random", "round-robin"]))
 }
+
+const Priority = Schema.Union([boundedInt(-100, 100), Schema.Literals(["low", "normal", "high"])])
+const EpochMs = Schema.Number.check(Schema.isFinite(), Schema.isGreaterThanOrEqualTo(0))
+
+/** When and in what order a job runs; each optional in a request. */
+export const ScheduleFields = {
+  /** Higher runs first under contention (an integer in [-100, 100], or low | normal | high). Default 0. */
+  priority: Schema.optionalKey(Priority),
+  /** A waiting job gains one priority level per `agingMs` without a lease, so none starves. Default 5000. */
+  agingMs: Schema.optionalKey(boundedInt(1, 86_400_000)),
+  /** Not before this time (ms since the epoch)... */
+  runAt: Schema.optionalKey(EpochMs),
+  /** ...or not before this long after submission. */
+  delayMs: Schema.optionalKey(boundedInt(0, 366 * 86_400_000))
+}
+
+/** The resolved form of ScheduleFields, stored in the log (optional keys keep older specs readable). */
+const ResolvedScheduleFields = {
+  priority: Schema.optionalKey(Schema.Int),
+  agingMs: Schema.optionalKey(Schema.Int),
+  runAt: Schema.optionalKey(EpochMs)
+}
+
+export const DEFAULT_AGING_MS = 5000
+
+/** A user-defined task's name: what workers advertise and the coordinator places by. */
+export const TaskName = Schema.String.check(
+  Schema.isPattern(/^[A-Za-z0-9_-]{1,64}$/, { expected: "a task name of 1-64 letters, digits, '_' or '-'" })
+)
+export const isTaskName = (name: string): boolean => /^[A-Za-z0-9_-]{1,64}$/.test(name)
 
 /**
  * Defaults of the per-job policy (docs/operations.md). Leases: a lease lasts `leaseMs` past the last
@@ -76,20 +110,27 @@ export const SumSpecRequest = Schema.Struct({
   to: IntegerText,
   tasks: Schema.optionalKey(boundedInt(1, MAX_TASKS_PER_JOB)),
   name: Schema.optionalKey(Schema.String.check(Schema.isMaxLength(200))),
+  ...ScheduleFields,
   ...PolicyFields
 })
 export type SumSpecRequest = typeof SumSpecRequest.Type
 
-export const JobSpecRequest = SumSpecRequest
-export type JobSpecRequest = SumSpecRequest
+/** A job of user-defined tasks: one task per input, run by the workers that loaded a handler named `task`. */
+export const TaskSpecRequest = Schema.Struct({
+  kind: Schema.Literal("task"),
+  task: TaskName,
+  inputs: Schema.Array(Schema.Unknown).check(Schema.isMinLength(1), Schema.isMaxLength(MAX_TASKS_PER_JOB)),
+  /** Optional; when given it must equal the number of inputs (a resolved spec resolves to itself). */
+  tasks: Schema.optionalKey(boundedInt(1, MAX_TASKS_PER_JOB)),
+  name: Schema.optionalKey(Schema.String.check(Schema.isMaxLength(200))),
+  ...ScheduleFields,
+  ...PolicyFields
+})
+export type TaskSpecRequest = typeof TaskSpecRequest.Type
 
-/** A resolved spec: canonical integers, a task count and every policy field. Stored in the log. */
-export const ResolvedSumSpec = Schema.Struct({
-  kind: Schema.Literals(["sum", "sumsq"]),
-  from: IntegerText,
-  to: IntegerText,
-  tasks: boundedInt(1, MAX_TASKS_PER_JOB),
-  name: Schema.optionalKey(Schema.String),
+export type JobSpecRequest = SumSpecRequest | TaskSpecRequest
+
+const ResolvedPolicyFields = {
   maxAttempts: boundedInt(1, 100),
   backoffMs: Schema.Int,
   backoffMaxMs: Schema.Int,
@@ -102,22 +143,46 @@ export const ResolvedSumSpec = Schema.Struct({
   speculationMinMs: Schema.Int,
   maxSpeculative: Schema.Int,
   placement: Schema.Literals(["least-loaded", "random", "round-robin"])
-})
-export type ResolvedSpec = typeof ResolvedSumSpec.Type
-export const ResolvedSpec = ResolvedSumSpec
+}
 
-const decodeRequest = Schema.decodeUnknownResult(JobSpecRequest, { onExcessProperty: "error" })
+/** A resolved spec: canonical integers, a task count and every policy field. Stored in the log. */
+export const ResolvedSumSpec = Schema.Struct({
+  kind: Schema.Literals(["sum", "sumsq"]),
+  from: IntegerText,
+  to: IntegerText,
+  tasks: boundedInt(1, MAX_TASKS_PER_JOB),
+  name: Schema.optionalKey(Schema.String),
+  ...ResolvedScheduleFields,
+  ...ResolvedPolicyFields
+})
+export const ResolvedTaskSpec = Schema.Struct({
+  kind: Schema.Literal("task"),
+  task: TaskName,
+  inputs: Schema.Array(Schema.Unknown),
+  tasks: boundedInt(1, MAX_TASKS_PER_JOB),
+  name: Schema.optionalKey(Schema.String),
+  ...ResolvedScheduleFields,
+  ...ResolvedPolicyFields
+})
+export const ResolvedSpec = Schema.Union([ResolvedSumSpec, ResolvedTaskSpec])
+export type ResolvedSumSpec = typeof ResolvedSumSpec.Type
+export type ResolvedTaskSpec = typeof ResolvedTaskSpec.Type
+export type ResolvedSpec = ResolvedSumSpec | ResolvedTaskSpec
+
+const decodeSumRequest = Schema.decodeUnknownResult(SumSpecRequest, { onExcessProperty: "error" })
+const decodeTaskRequest = Schema.decodeUnknownResult(TaskSpecRequest, { onExcessProperty: "error" })
 
 const fail = (field: string, message: string): never => {
   throw new BadSpec({ field, message })
 }
 
 /** Validates a job request and fills in defaults; throws BadSpec naming the field at fault. */
-export const resolveSpec = (input: unknown): ResolvedSpec => {
+export const resolveSpec = (input: unknown, now: number = Date.now()): ResolvedSpec => {
   if (typeof input !== "object" || input === null || Array.isArray(input)) fail("", "a job spec must be a JSON object")
   const kind = (input as { kind?: unknown }).kind
-  if (kind === undefined) fail("kind", "is missing (one of: sum, sumsq)")
-  if (kind !== "sum" && kind !== "sumsq") fail("kind", `unknown job kind ${JSON.stringify(kind)} (one of: sum, sumsq)`)
+  if (kind === undefined) fail("kind", "is missing (one of: sum, sumsq, task)")
+  if (kind === "task") return resolveTaskSpec(input as object, now)
+  if (kind !== "sum" && kind !== "sumsq") fail("kind", `unknown job kind ${JSON.stringify(kind)} (one of: sum, sumsq, task)`)
   for (const field of ["from", "to"] as const) {
     const value = (input as Record<string, unknown>)[field]
     if (value === undefined) fail(field, "is missing")
@@ -125,13 +190,7 @@ export const resolveSpec = (input: unknown): ResolvedSpec => {
       fail(field, `${JSON.stringify(value.slice(0, 60))} is not a decimal integer (digits with an optional sign)`)
     }
   }
-  const decoded = decodeRequest(input)
-  if (decoded._tag === "Failure") {
-    const line = describeIssue(decoded.failure, input)
-    const colon = line.indexOf(": ")
-    return colon > 0 ? fail(line.slice(0, colon), line.slice(colon + 2)) : fail("", line)
-  }
-  const spec = decoded.success
+  const spec = decodeOrFail(decodeSumRequest(input), input)
   const from = parseInteger(spec.from) as bigint
   const to = parseInteger(spec.to) as bigint
   if (from > to) fail("from", `the range is empty: from (${from}) is greater than to (${to})`)
@@ -139,16 +198,67 @@ export const resolveSpec = (input: unknown): ResolvedSpec => {
   const wanted = spec.tasks ?? DEFAULT_SUM_TASKS
   // No task covers an empty chunk: a range shorter than the task count gets one task per integer.
   const tasks = length < BigInt(wanted) ? Number(length) : wanted
-  const policy: Policy = { ...DEFAULT_POLICY, ...pickPolicy(spec) }
-  if (policy.backoffMaxMs < policy.backoffMs) fail("backoffMaxMs", `must be at least backoffMs (${policy.backoffMs})`)
   return {
     kind: spec.kind,
     from: from.toString(),
     to: to.toString(),
     tasks,
     ...(spec.name === undefined ? {} : { name: spec.name }),
-    ...policy
+    ...resolveSchedule(spec, now),
+    ...resolvePolicy(spec)
   }
+}
+
+const resolveTaskSpec = (input: object, now: number): ResolvedTaskSpec => {
+  const spec = decodeOrFail(decodeTaskRequest(input), input)
+  if (spec.tasks !== undefined && spec.tasks !== spec.inputs.length) fail("tasks", `is ${spec.tasks}, but there are ${spec.inputs.length} inputs (one task per input)`)
+  const bytes = jsonBytes(spec.inputs, "inputs")
+  if (bytes > MAX_INPUT_BYTES) {
+    fail("inputs", `${bytes} bytes of JSON; a job carries at most ${MAX_INPUT_BYTES} in the log (put bulk data in the Object Store and pass its name)`)
+  }
+  return {
+    kind: "task",
+    task: spec.task,
+    inputs: spec.inputs,
+    tasks: spec.inputs.length,
+    ...(spec.name === undefined ? {} : { name: spec.name }),
+    ...resolveSchedule(spec, now),
+    ...resolvePolicy(spec)
+  }
+}
+
+/** The size of a value as JSON text; fails when it is not JSON (a function, a cycle, a bigint). */
+const jsonBytes = (value: unknown, field: string): number => {
+  let text: string | undefined
+  try {
+    text = JSON.stringify(value)
+  } catch (error) {
+    fail(field, `is not JSON: ${(error as Error).message}`)
+  }
+  if (text === undefined) fail(field, "is not JSON")
+  return Buffer.byteLength(text as string)
+}
+
+const decodeOrFail = <A>(decoded: { _tag: "Success"; success: A } | { _tag: "Failure"; failure: unknown }, input: unknown): A => {
+  if (decoded._tag === "Success") return decoded.success
+  const line = describeIssue(decoded.failure, input)
+  const colon = line.indexOf(": ")
+  return colon > 0 ? fail(line.slice(0, colon), line.slice(colon + 2)) : fail("", line)
+}
+
+type ScheduleRequest = { priority?: number | "low" | "normal" | "high"; agingMs?: number; runAt?: number; delayMs?: number }
+
+const resolveSchedule = (spec: ScheduleRequest, now: number): { priority: number; agingMs: number; runAt?: number } => {
+  if (spec.runAt !== undefined && spec.delayMs !== undefined) fail("delayMs", "give runAt or delayMs, not both")
+  const priority = typeof spec.priority === "string" ? PRIORITY_NAMES[spec.priority] : (spec.priority ?? 0)
+  const runAt = spec.runAt ?? (spec.delayMs === undefined || spec.delayMs === 0 ? undefined : now + spec.delayMs)
+  return { priority, agingMs: spec.agingMs ?? DEFAULT_AGING_MS, ...(runAt === undefined ? {} : { runAt }) }
+}
+
+const resolvePolicy = (spec: Partial<Policy>): Policy => {
+  const policy: Policy = { ...DEFAULT_POLICY, ...pickPolicy(spec) }
+  if (policy.backoffMaxMs < policy.backoffMs) fail("backoffMaxMs", `must be at least backoffMs (${policy.backoffMs})`)
+  return policy
 }
 
 const pickPolicy = (spec: Partial<Policy>): Partial<Policy> => {
@@ -161,9 +271,15 @@ const pickPolicy = (spec: Partial<Policy>): Partial<Policy> => {
 }
 
 /** What a worker needs to run task `index` of a job; derived, never stored per task. */
-export type TaskInput = { readonly op: "sum" | "sumsq"; readonly from: string; readonly to: string }
+export type RangeInput = { readonly op: "sum" | "sumsq"; readonly from: string; readonly to: string }
 
-export const taskInput = (spec: ResolvedSpec, index: number): TaskInput => {
+export const taskInput = (spec: ResolvedSpec, index: number): unknown =>
+  spec.kind === "task" ? spec.inputs[index] : rangeInput(spec, index)
+
+export const rangeInput = (spec: ResolvedSumSpec, index: number): RangeInput => {
   const chunk = chunkOf(BigInt(spec.from), BigInt(spec.to), spec.tasks, index)
   return { op: spec.kind, from: chunk.from.toString(), to: chunk.to.toString() }
 }
+
+/** The kind a worker must have advertised to run a job's tasks: the task name for user-defined tasks. */
+export const taskKind = (spec: ResolvedSpec): string => (spec.kind === "task" ? spec.task : spec.kind)

@@ -17,6 +17,9 @@ export const heartbeatSubject = (workerId: string): string => `dtq.hb.${workerId
 export const HEARTBEAT_ALL = "dtq.hb.*"
 /** Answered by a live worker; used to refuse a second worker with the same id. */
 export const workerPingSubject = (workerId: string): string => `dtq.worker.${workerId}.ping`
+/** Answered by one live worker that runs task `name`: checks an input against its Schema, gives its defaults. */
+export const taskCheckSubject = (name: string): string => `dtq.task.${name}.check`
+export const TASK_CHECK_QUEUE = "dtq-task-check"
 /** Broadcast text that every producer prompt and worker prints. */
 export const CHAT_SUBJECT = "dtq.chat"
 

@@ -6,6 +6,10 @@ import { decodeEvent } from "../domain/event-codec.ts"
 import type { DtqEvent } from "../domain/events.ts"
 import { newEventId, newJobId, newProcessId } from "../domain/ids.ts"
 import { resolveSpec, type ResolvedSpec } from "../domain/job-spec.ts"
+import { decodeOutput, encodeInput } from "../tasks/codec.ts"
+import type { AnyTaskDefinition, InputOf, OutputOf, TaskDefaults } from "../tasks/define.ts"
+import { InvalidInput, InvalidOutput } from "./errors.ts"
+import { awaitOutputs, watchJob, type AwaitOptions } from "./task-jobs.ts"
 import { foldMessage } from "../projections/fold-message.ts"
 import { emptyState, isFinished, type ClusterState, type JobPhase } from "../projections/state.ts"
 import { jobBlocker, jobView, jobsView, workersView, type JobView, type WorkerView } from "../projections/views.ts"
@@ -35,6 +39,56 @@ export type JobDetail = {
 export type Progress = { readonly done: number; readonly tasks: number; readonly state: string; readonly coordinator: boolean }
 
 const END_TYPES = ["JobCompleted", "JobFailed", "JobCancelled", "JobRejected"] as const
+
+/** How to run submitted tasks; each falls back to the task definition's defaults, then the cluster's. */
+export type SubmitOptions = TaskDefaults & {
+  /** Not before this time... */
+  readonly runAt?: Date | number
+  /** ...or not before this many ms from now. */
+  readonly delayMs?: number
+  /** A waiting job gains one priority level per agingMs without a lease. Default 5000. */
+  readonly agingMs?: number
+  /** A label shown by dtq jobs. */
+  readonly name?: string
+  /** The job's id (letters, digits, '_' and '-'); a new one by default. */
+  readonly jobId?: string
+}
+
+/** A submitted job of user-defined tasks: await its outputs (typed, in input order), watch it, cancel it. */
+export class JobHandle<O> {
+  readonly jobId: string
+  readonly tasks: number
+  readonly #client: Client
+  readonly #decode: (wire: unknown) => O
+
+  constructor(client: Client, jobId: string, tasks: number, decode: (wire: unknown) => O) {
+    this.#client = client
+    this.jobId = jobId
+    this.tasks = tasks
+    this.#decode = decode
+  }
+
+  /** Every task's output, in input order; rejects with TaskFailed, JobCancelled or TaskTimeout. */
+  async results(options: AwaitOptions = {}): Promise<O[]> {
+    const watch = watchJob(this.#client, this.jobId)
+    const wire = await awaitOutputs(this.#client, this.jobId, watch, options, true)
+    return wire.map(this.#decode)
+  }
+
+  /** The first (for a single task: the only) output. */
+  async result(options: AwaitOptions = {}): Promise<O> {
+    return (await this.results(options))[0] as O
+  }
+
+  /** The job as the coordinator sees it now (done, running, progress, state). */
+  status(): Promise<JobView | undefined> {
+    return this.#client.job(this.jobId)
+  }
+
+  cancel(reason = "cancelled by request"): Promise<void> {
+    return this.#client.cancel(this.jobId, reason)
+  }
+}
 
 export class Client {
   readonly id: string
@@ -66,11 +120,66 @@ export class Client {
     return { id: newEventId(), v: 1 as const, ts: Date.now(), writer: { role: "producer" as const, id: this.id } }
   }
 
-  /** Validates the spec (throws BadSpec naming the field) and writes JobSubmitted. */
-  async submit(request: unknown, jobId: string = newJobId()): Promise<{ jobId: string; spec: ResolvedSpec }> {
+  /** Validates a job spec (throws BadSpec naming the field) and writes JobSubmitted. */
+  async submitJob(request: unknown, jobId: string = newJobId()): Promise<{ jobId: string; spec: ResolvedSpec }> {
     const spec = resolveSpec(request)
     await this.log.append({ type: "JobSubmitted", ...this.#envelope(), jobId, spec })
     return { jobId, spec }
+  }
+
+  /**
+   * Runs one task and returns its typed output. The input is checked against the task's Schema before it
+   * enters the log (InvalidInput names the field). Rejects with TaskFailed (the handler's error, and
+   * whether it was retryable), JobCancelled, or TaskTimeout after `timeout` ms (the task is then cancelled).
+   */
+  async submit<D extends AnyTaskDefinition>(task: D, input: InputOf<D>, options: SubmitOptions & AwaitOptions = {}): Promise<OutputOf<D>> {
+    const wire = this.#encodeInputs(task, [input])
+    const jobId = options.jobId ?? newJobId()
+    const watch = watchJob(this, jobId) // before the job exists: its end cannot be missed
+    try {
+      await this.submitTasks(task.name, wire, { ...task.defaults, ...options, jobId })
+    } catch (error) {
+      watch.stop()
+      throw error
+    }
+    const [output] = await awaitOutputs(this, jobId, watch, options, false)
+    return decodeWith(task, output) as OutputOf<D>
+  }
+
+  /** Submits one task without waiting; the handle awaits, watches or cancels it. */
+  async enqueue<D extends AnyTaskDefinition>(task: D, input: InputOf<D>, options: SubmitOptions = {}): Promise<JobHandle<OutputOf<D>>> {
+    return this.batch(task, [input], options)
+  }
+
+  /** Submits many tasks as one job (one task per input, run in parallel); the handle awaits all outputs. */
+  async batch<D extends AnyTaskDefinition>(task: D, inputs: ReadonlyArray<InputOf<D>>, options: SubmitOptions = {}): Promise<JobHandle<OutputOf<D>>> {
+    const wire = this.#encodeInputs(task, inputs)
+    const { jobId } = await this.submitTasks(task.name, wire, { ...task.defaults, ...options })
+    return new JobHandle(this, jobId, wire.length, (value) => decodeWith(task, value) as OutputOf<D>)
+  }
+
+  /** Submits tasks by name with inputs already in their wire (JSON) form: what `dtq submit` does. */
+  async submitTasks(name: string, inputs: ReadonlyArray<unknown>, options: SubmitOptions = {}): Promise<{ jobId: string; spec: ResolvedSpec }> {
+    return this.submitJob(taskRequest(name, inputs, options), options.jobId ?? newJobId())
+  }
+
+  /** A fresh job id (to watch a job before submitting it). */
+  newJobId(): string {
+    return newJobId()
+  }
+
+  #encodeInputs(task: AnyTaskDefinition, inputs: ReadonlyArray<unknown>): unknown[] {
+    if (inputs.length === 0) throw new InvalidInput(`a batch of task ${task.name} needs at least one input`)
+    return inputs.map((input, i) => {
+      const encoded = encodeInput(task, input)
+      if (!encoded.ok) throw new InvalidInput(inputs.length === 1 ? encoded.error : `inputs[${i}]: ${encoded.error}`)
+      return encoded.value
+    })
+  }
+
+  /** Writes JobCancelRequested without looking the job up first (the fold sets it aside if the job has ended). */
+  async requestCancel(jobId: string, reason: string): Promise<void> {
+    await this.log.append({ type: "JobCancelRequested", ...this.#envelope(), jobId, reason })
   }
 
   /** Submits and follows the job to its end. */
@@ -188,7 +297,7 @@ export class Client {
     return this.askOrReplay<JobDetail>("job", { jobId }, (state) => {
       const job = state.jobs.get(jobId)
       if (job === undefined) return { error: `unknown job ${jobId}` }
-      const blocked = jobBlocker(state, job)
+      const blocked = jobBlocker(state, job, Date.now())
       return { job: jobView(job), ...(blocked === undefined ? {} : { blocked }) }
     })
   }
@@ -223,6 +332,24 @@ export class Client {
   async close(): Promise<void> {
     await this.nc.drain().catch(() => undefined)
   }
+}
+
+/** The job spec of a task submission: options over the task's defaults, `timeoutMs` as the attempt limit. */
+export const taskRequest = (name: string, inputs: ReadonlyArray<unknown>, options: SubmitOptions): Record<string, unknown> => {
+  const { timeoutMs, runAt, jobId: _jobId, ...rest } = options
+  const request: Record<string, unknown> = { kind: "task", task: name, inputs }
+  for (const [key, value] of Object.entries(rest)) if (value !== undefined && SUBMIT_KEYS.has(key)) request[key] = value
+  if (timeoutMs !== undefined) request.maxTaskMs = timeoutMs
+  if (runAt !== undefined) request.runAt = runAt instanceof Date ? runAt.getTime() : runAt
+  return request
+}
+
+const SUBMIT_KEYS = new Set(["maxAttempts", "backoffMs", "backoffMaxMs", "priority", "delayMs", "agingMs", "name"])
+
+const decodeWith = (task: AnyTaskDefinition, wire: unknown): unknown => {
+  const decoded = decodeOutput(task, wire)
+  if (!decoded.ok) throw new InvalidOutput(`task ${task.name}: ${decoded.error}`)
+  return decoded.value
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))

@@ -38,10 +38,13 @@ export const jobsTable = (jobs: ReadonlyArray<JobView>): string =>
 export const jobDetail = (j: JobView, lastErrors: ReadonlyArray<{ index: number; error: string }> = []): string => {
   const lines = [
     `job       ${j.jobId}${j.name === undefined ? "" : ` (${j.name})`}`,
-    `kind      ${j.kind}  ${j.spec.kind === "sum" || j.spec.kind === "sumsq" ? `[${j.spec.from} .. ${j.spec.to}]` : ""}`,
+    `kind      ${j.spec.kind === "task" ? `task ${j.spec.task}` : `${j.kind}  [${j.spec.from} .. ${j.spec.to}]`}`,
+    ...(j.priority === 0 ? [] : [`priority  ${j.priority}`]),
+    ...(j.runAt === undefined ? [] : [`runs at   ${new Date(j.runAt).toISOString()}`]),
     `state     ${j.state}`,
     `tasks     ${j.done}/${j.tasks} done, ${j.running} running, ${j.failures} failed attempts, ${j.duplicates} duplicate results`,
-    `policy    maxAttempts=${j.spec.maxAttempts} backoffMs=${j.spec.backoffMs} leaseMs=${j.spec.leaseMs}`,
+    ...(j.state === "running" ? [`progress  ${Math.round(j.progress * 100)} %`] : []),
+    `policy    maxAttempts=${j.spec.maxAttempts} backoffMs=${j.spec.backoffMs} leaseMs=${j.spec.leaseMs} timeoutMs=${j.spec.maxTaskMs}`,
     `submitted ${new Date(j.submittedAt).toISOString()}`,
     `time      ${duration(j.durationMs ?? (j.startedAt === undefined ? undefined : Date.now() - j.submittedAt))}`
   ]
@@ -82,6 +85,7 @@ export const eventDetails = (event: DtqEvent): string => {
   switch (event.type) {
     case "JobSubmitted": {
       const s = event.spec
+      if (s.kind === "task") return `${event.jobId} task ${s.task} x ${s.tasks}${s.priority ? ` priority ${s.priority}` : ""}${s.runAt === undefined ? "" : ` at ${new Date(s.runAt).toISOString()}`}`
       return `${event.jobId} ${s.kind} [${s.from} .. ${s.to}] in ${s.tasks} tasks`
     }
     case "TaskLeased":

@@ -121,6 +121,7 @@ export const applyEvent = (state: ClusterState, seq: number, event: DtqEvent): v
         if (isFinished(job.phase)) return // moot: it ended meanwhile
         endJob(state, job, "failed", event.ts)
         job.reason = event.reason
+        if (event.task !== undefined) job.failedTask = { ...event.task }
       })
     case "JobCancelled":
       return withJob(state, event.jobId, r, (job) => {
@@ -172,6 +173,9 @@ const coordinatorElected = (state: ClusterState, event: EventOf<"CoordinatorElec
 
 const jobSubmitted = (state: ClusterState, event: EventOf<"JobSubmitted">, r: Reject): void => {
   if (state.jobs.has(event.jobId)) return r(`job ${event.jobId} was already submitted`)
+  if (event.spec.kind === "task" && event.spec.inputs.length !== event.spec.tasks) {
+    return r(`job ${event.jobId} has ${event.spec.inputs.length} inputs but ${event.spec.tasks} tasks`)
+  }
   state.activeJobs.add(event.jobId)
   state.jobs.set(event.jobId, {
     jobId: event.jobId,
@@ -193,11 +197,14 @@ const jobSubmitted = (state: ClusterState, event: EventOf<"JobSubmitted">, r: Re
     needsDecision: new Map(),
     lastError: new Map(),
     sum: 0n,
+    outputs: event.spec.kind === "task" ? new Array<unknown>(event.spec.tasks).fill(null) : undefined,
+    lastLeasedAt: undefined,
     cancelRequested: undefined,
     startedAt: undefined,
     endedAt: undefined,
     result: undefined,
     reason: undefined,
+    failedTask: undefined,
     taskMsTotal: 0,
     recentMs: [],
     recentMsNext: 0
@@ -251,6 +258,7 @@ const taskLeased = (state: ClusterState, event: EventOf<"TaskLeased">, r: Reject
       progressAt: event.ts
     }
     job.running.set(runKey(lease.index, lease.attempt), run)
+    job.lastLeasedAt = event.ts
     worker.leases.add(leaseKey(job.jobId, lease.index, lease.attempt))
     worker.assigned++
     while (job.cursor < job.count && job.attempts[job.cursor] !== 0) job.cursor++
@@ -310,7 +318,7 @@ const taskCompleted = (state: ClusterState, event: EventOf<"TaskCompleted">, r: 
       r(`result for ${where} from ${event.workerId}, which does not hold it`)
       continue
     }
-    const value = resultValue(result.result)
+    const value = job.outputs === undefined ? resultValue(result.result) : 0n
     if (value === undefined) {
       // A malformed result is set aside, and its attempt fails: the task is retried, never stranded.
       r(`result for ${where} is not a decimal integer string`)
@@ -321,6 +329,7 @@ const taskCompleted = (state: ClusterState, event: EventOf<"TaskCompleted">, r: 
     }
     if (run !== undefined) releaseRun(state, job, run, false)
     job.sum += value
+    if (job.outputs !== undefined) job.outputs[result.index] = result.result ?? null
     job.status[result.index] = TaskStatus.Done
     recordDuration(job, result.ms)
     // Copies of this task still running are no longer wanted.

@@ -8,11 +8,17 @@ export const SNAPSHOT_VERSION = 1
 
 export type SnapshotHeader = { readonly version: number; readonly seq: number; readonly digest: string; readonly takenAt: number }
 
+const TAGS = ["$map", "$set", "$u8", "$big", "$obj"]
+
 const replacer = (_key: string, value: unknown): unknown => {
   if (value instanceof Map) return { $map: [...value.entries()] }
   if (value instanceof Set) return { $set: [...value] }
   if (value instanceof Uint8Array) return { $u8: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString("base64") }
   if (typeof value === "bigint") return { $big: value.toString() }
+  // User data (task inputs and outputs) may itself look like a tag: such an object is escaped.
+  if (typeof value === "object" && value !== null && !Array.isArray(value) && TAGS.some((tag) => Object.hasOwn(value, tag))) {
+    return { $obj: Object.entries(value) }
+  }
   return value
 }
 
@@ -23,6 +29,7 @@ const reviver = (_key: string, value: unknown): unknown => {
   if ("$set" in v) return new Set(v.$set as unknown[])
   if ("$u8" in v) return new Uint8Array(Buffer.from(v.$u8 as string, "base64"))
   if ("$big" in v) return BigInt(v.$big as string)
+  if ("$obj" in v) return Object.fromEntries(v.$obj as Array<[string, unknown]>)
   return value
 }
 

@@ -49,11 +49,14 @@ export type JobState = {
   needsDecision: Map<number, { attempt: number; error: string; retryable: boolean }>
   lastError: Map<number, string>
   sum: bigint // running total of the valid results (sum and sumsq jobs)
+  outputs: unknown[] | undefined // the valid result of each task, in input order (task jobs)
+  lastLeasedAt: number | undefined // when the job last got a lease: priority aging counts from here
   cancelRequested: string | undefined
   startedAt: number | undefined
   endedAt: number | undefined
   result: string | undefined
   reason: string | undefined
+  failedTask: { index: number; attempts: number; error: string; retryable: boolean } | undefined
   taskMsTotal: number
   recentMs: number[] // durations of the latest finished tasks (a ring of RECENT_DURATIONS), for speculation
   recentMsNext: number

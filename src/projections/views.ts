@@ -1,10 +1,21 @@
 // Read models derived from the state: what `dtq jobs`, `dtq job`, `dtq workers` and `dtq info` show.
+import { taskKind, type ResolvedSumSpec, type ResolvedTaskSpec } from "../domain/job-spec.ts"
 import { isFinished, type ClusterState, type JobState, type WorkerState } from "./state.ts"
+
+/** A spec as views show it: a task job's inputs are counted, not repeated (they can be large). */
+export type SpecView = ResolvedSumSpec | (Omit<ResolvedTaskSpec, "inputs"> & { readonly inputs: number })
 
 export type JobView = {
   readonly jobId: string
   readonly kind: string
+  /** The task name of a job of user-defined tasks. */
+  readonly task: string | undefined
   readonly name: string | undefined
+  readonly priority: number
+  /** Not leased before this time (a delayed job). */
+  readonly runAt: number | undefined
+  /** Done tasks plus the reported progress of running ones, over all tasks: in [0, 1]. */
+  readonly progress: number
   readonly state: JobState["phase"]
   readonly tasks: number
   readonly done: number
@@ -13,17 +24,23 @@ export type JobView = {
   readonly duplicates: number
   readonly result: string | undefined
   readonly reason: string | undefined
+  /** The task that failed the job, when one did. */
+  readonly failedTask: JobState["failedTask"]
   readonly submittedAt: number
   readonly startedAt: number | undefined
   readonly endedAt: number | undefined
   readonly durationMs: number | undefined
-  readonly spec: JobState["spec"]
+  readonly spec: SpecView
 }
 
 export const jobView = (job: JobState): JobView => ({
   jobId: job.jobId,
   kind: job.spec.kind,
+  task: job.spec.kind === "task" ? job.spec.task : undefined,
   name: job.spec.name,
+  priority: job.spec.priority ?? 0,
+  runAt: job.spec.runAt,
+  progress: progressOf(job),
   state: job.phase,
   tasks: job.count,
   done: job.done,
@@ -32,12 +49,20 @@ export const jobView = (job: JobState): JobView => ({
   duplicates: job.duplicates,
   result: job.result,
   reason: job.reason,
+  failedTask: job.failedTask,
   submittedAt: job.submittedAt,
   startedAt: job.startedAt,
   endedAt: job.endedAt,
   durationMs: job.endedAt === undefined ? undefined : job.endedAt - job.submittedAt,
-  spec: job.spec
+  spec: job.spec.kind === "task" ? { ...job.spec, inputs: job.spec.inputs.length } : job.spec
 })
+
+const progressOf = (job: JobState): number => {
+  if (job.phase === "completed") return 1
+  let partial = 0
+  for (const run of job.running.values()) partial += run.progress
+  return job.count === 0 ? 0 : Math.min(1, (job.done + Math.min(partial, job.running.size)) / job.count)
+}
 
 export type WorkerView = {
   readonly workerId: string
@@ -71,11 +96,35 @@ export const workerView = (worker: WorkerState): WorkerView => ({
   joinedAt: worker.joinedAt
 })
 
-/** Why a running job makes no progress, when the reason is plain: no live worker runs its kind. */
-export const jobBlocker = (state: ClusterState, job: JobState): string | undefined => {
+/** Why a job makes no progress, when the reason is plain: its time has not come, or no live worker runs its kind. */
+export const jobBlocker = (state: ClusterState, job: JobState, now?: number): string | undefined => {
   if (job.phase !== "running" && job.phase !== "queued") return undefined
-  for (const worker of state.workers.values()) if (worker.phase === "live" && worker.kinds.includes(job.spec.kind)) return undefined
-  return `waiting: no live worker runs tasks of kind ${job.spec.kind}`
+  const runAt = job.spec.runAt
+  if (job.phase === "queued" && runAt !== undefined && (now === undefined || runAt > now)) {
+    return `waiting: delayed until ${new Date(runAt).toISOString()}`
+  }
+  const kind = taskKind(job.spec)
+  for (const worker of state.workers.values()) if (worker.phase === "live" && worker.kinds.includes(kind)) return undefined
+  return job.spec.kind === "task"
+    ? `waiting: no live worker runs task ${kind} (start one with dtq worker --tasks MODULE)`
+    : `waiting: no live worker runs tasks of kind ${kind}`
+}
+
+/** A page of outputs must fit in a reply (the server's payload limit is 1 MB). */
+export const RESULTS_PAGE_BYTES = 512 * 1024
+
+/** A page of a task job's outputs, from `offset`, at most `maxBytes` of JSON (always at least one output). */
+export const outputsPage = (job: JobState, offset: number, maxBytes: number): { total: number; offset: number; outputs: unknown[] } | undefined => {
+  if (job.outputs === undefined) return undefined
+  const outputs: unknown[] = []
+  let bytes = 0
+  for (let i = Math.max(0, offset); i < job.outputs.length; i++) {
+    const size = JSON.stringify(job.outputs[i] ?? null).length + 1
+    if (outputs.length > 0 && bytes + size > maxBytes) break
+    outputs.push(job.outputs[i] ?? null)
+    bytes += size
+  }
+  return { total: job.outputs.length, offset, outputs }
 }
 
 export const jobsView = (state: ClusterState): JobView[] => [...state.jobs.values()].map(jobView)

@@ -5,6 +5,10 @@ export type TaskContext = {
   readonly signal: AbortSignal
   /** Reports progress in [0, 1]; progress that advances keeps a long task's lease alive. */
   readonly progress: (fraction: number) => void
+  /** Which task this is: its job, its index in the job, and the attempt (1 for the first run). */
+  readonly jobId: string
+  readonly index: number
+  readonly attempt: number
 }
 
 export type TaskHandler = (input: unknown, context: TaskContext) => unknown

@@ -8,7 +8,10 @@ import type { DtqEvent, EventOf } from "../domain/events.ts"
 import { newEventId, newProcessId } from "../domain/ids.ts"
 import { connectCluster } from "../nats/connection.ts"
 import { EventLog, type Tail } from "../nats/event-log.ts"
-import { CHAT_SUBJECT, eventTypeSubject, heartbeatSubject, leaseSubject, workerPingSubject } from "../nats/subjects.ts"
+import { CHAT_SUBJECT, TASK_CHECK_QUEUE, eventTypeSubject, heartbeatSubject, leaseSubject, taskCheckSubject, workerPingSubject } from "../nats/subjects.ts"
+import { decodeInput } from "../tasks/codec.ts"
+import { tasksOf, type LoadedTask } from "../tasks/load.ts"
+import type { AnyTaskDefinition } from "../tasks/define.ts"
 import { builtinHandlers } from "./builtin-handlers.ts"
 import { NO_FAULTS, afterTask, beforeTask, type FaultOptions } from "./faults.ts"
 import { TaskError, type TaskHandler } from "./task-handler.ts"
@@ -20,8 +23,10 @@ export type WorkerOptions = {
   readonly slots?: number
   /** Leases accepted beyond `slots`, queued here so the next task is ready when one ends. Default: slots. */
   readonly prefetch?: number
-  /** Extra task handlers by kind (user-defined tasks). */
+  /** Extra task handlers by kind (untyped user-defined tasks). */
   readonly handlers?: ReadonlyMap<string, TaskHandler>
+  /** User-defined tasks: definitions, or what loadTaskModule returned. Typed ones also answer input checks. */
+  readonly tasks?: ReadonlyMap<string, LoadedTask> | ReadonlyArray<AnyTaskDefinition>
   readonly faults?: FaultOptions
   /** Liveness beat interval. Default 1000 ms. */
   readonly heartbeatMs?: number
@@ -43,6 +48,10 @@ type Failure = EventOf<"TaskFailed">["failures"][number]
 type Running = { readonly lease: Lease; readonly abort: AbortController; progress: number }
 
 const MAX_BATCH = 1000
+/** Bytes of results per TaskCompleted (an event must stay under the server's 1 MB payload). */
+const MAX_BATCH_BYTES = 512 * 1024
+/** A task's result travels in an event: larger results belong in the Object Store, referenced by name. */
+export const MAX_RESULT_BYTES = 256 * 1024
 const key = (l: { jobId: string; index: number; attempt: number }) => `${l.jobId}/${l.index}.${l.attempt}`
 const ENDED = ["JobCompleted", "JobFailed", "JobCancelled"] as const
 
@@ -52,6 +61,7 @@ export class Worker {
   readonly nc: NatsConnection
   readonly log: EventLog
   readonly #handlers: Map<string, TaskHandler>
+  readonly #tasks: ReadonlyMap<string, LoadedTask>
   readonly #faults: FaultOptions
   readonly #options: WorkerOptions
   readonly prefetch: number
@@ -80,6 +90,9 @@ export class Worker {
     this.#faults = options.faults ?? NO_FAULTS
     this.#handlers = builtinHandlers()
     for (const [kind, handler] of options.handlers ?? []) this.#handlers.set(kind, handler)
+    const tasks = options.tasks ?? new Map<string, LoadedTask>()
+    this.#tasks = Array.isArray(tasks) ? tasksOf({ tasks }, "WorkerOptions.tasks") : (tasks as ReadonlyMap<string, LoadedTask>)
+    for (const [name, task] of this.#tasks) this.#handlers.set(name, task.handler)
   }
 
   static async start(options: WorkerOptions): Promise<Worker> {
@@ -114,7 +127,10 @@ export class Worker {
       nc.subscribe(eventTypeSubject("AttemptAborted", this.id), { callback: (_e, msg) => this.#onAbort(msg.data) }),
       nc.subscribe(eventTypeSubject("WorkerLost", this.id), { callback: () => void this.#rejoin() }),
       ...ENDED.map((type) => nc.subscribe(eventTypeSubject(type), { callback: (_e, msg) => this.#onJobEnded(msg.data) })),
-      nc.subscribe(CHAT_SUBJECT, { callback: (_e, msg) => this.#onChat(msg.data) })
+      nc.subscribe(CHAT_SUBJECT, { callback: (_e, msg) => this.#onChat(msg.data) }),
+      ...[...this.#tasks.values()].map((task) =>
+        nc.subscribe(taskCheckSubject(task.name), { queue: TASK_CHECK_QUEUE, callback: (_e, msg) => void msg.respond(JSON.stringify(checkInput(task, msg.data))) })
+      )
     )
     // Leases come from the log itself (stored, in order), and the consumer exists before the coordinator
     // can lease anything to us: it leases only after folding WorkerJoined.
@@ -221,17 +237,26 @@ export class Worker {
       await beforeTask(this.#faults, signal)
       const result = await handler(lease.input, {
         signal,
+        jobId: lease.jobId,
+        index: lease.index,
+        attempt: lease.attempt,
         progress: (fraction) => {
           if (fraction > entry.progress) entry.progress = Math.min(1, fraction)
         }
       })
       afterTask(this.#faults)
       if (signal.aborted) return
+      const size = resultBytes(result)
+      if (size > MAX_RESULT_BYTES) {
+        throw new TaskError(`the result is ${size} bytes of JSON; a result may have at most ${MAX_RESULT_BYTES} (store bulk data in the Object Store and return its name)`, { retryable: false })
+      }
       this.#results.push({ jobId: lease.jobId, index: lease.index, attempt: lease.attempt, result, ms: performance.now() - started })
       this.completed++
     } catch (error) {
       if (signal.aborted) return
-      const retryable = error instanceof TaskError ? error.retryable : true
+      // A TaskError says whether to retry; so may any error with a boolean `retryable` (JavaScript modules).
+      const flag = (error as { retryable?: unknown } | null)?.retryable
+      const retryable = error instanceof TaskError ? error.retryable : typeof flag === "boolean" ? flag : true
       const message = error instanceof Error ? error.message : String(error)
       this.#failures.push({ jobId: lease.jobId, index: lease.index, attempt: lease.attempt, error: message.slice(0, 2000), retryable })
     } finally {
@@ -271,7 +296,7 @@ export class Worker {
 
   #flush(): void {
     while (this.#results.length > 0) {
-      const results = this.#results.splice(0, MAX_BATCH)
+      const results = this.#results.splice(0, batchLength(this.#results))
       this.#send({ type: "TaskCompleted", ...this.#envelope(), workerId: this.id, results })
     }
     while (this.#failures.length > 0) {
@@ -342,6 +367,37 @@ export class Worker {
     await this.#leases?.stop()
     await this.nc.drain().catch(() => undefined)
   }
+}
+
+/** Bytes of a result as JSON (short strings, the built-in kinds' results, are not measured). */
+const resultBytes = (result: unknown): number => {
+  if (typeof result === "string" && result.length < 1024) return result.length + 2
+  return JSON.stringify(result ?? null).length
+}
+
+/** How many of the queued results go into the next TaskCompleted: at most MAX_BATCH, and MAX_BATCH_BYTES. */
+const batchLength = (results: ReadonlyArray<Result>): number => {
+  let bytes = 0
+  const n = Math.min(results.length, MAX_BATCH)
+  for (let i = 0; i < n; i++) {
+    bytes += resultBytes((results[i] as Result).result) + 64
+    if (bytes > MAX_BATCH_BYTES && i > 0) return i
+  }
+  return n
+}
+
+/** Answers a producer's question: is this input valid for the task, and what are the task's defaults? */
+const checkInput = (task: LoadedTask, data: Uint8Array): { ok: boolean; error?: string; defaults?: unknown; typed: boolean } => {
+  let body: { input?: unknown }
+  try {
+    body = data.length === 0 ? {} : (JSON.parse(new TextDecoder().decode(data)) as { input?: unknown })
+  } catch {
+    return { ok: false, error: "the check request is not JSON", typed: task.definition !== undefined }
+  }
+  const defaults = task.definition?.defaults ?? {}
+  if (task.definition === undefined || !("input" in body)) return { ok: true, defaults, typed: task.definition !== undefined }
+  const decoded = decodeInput(task.definition, body.input)
+  return decoded.ok ? { ok: true, defaults, typed: true } : { ok: false, error: decoded.error, defaults, typed: true }
 }
 
 /** Refuses to start a second live worker with the same id (it would receive the other's leases). */

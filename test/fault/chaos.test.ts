@@ -23,7 +23,7 @@ describe("chaos: workers killed with SIGKILL and replaced mid-job", () => {
     await Promise.all([spawn(), spawn(), spawn()])
     const client = await cluster.client()
     const tasks = 5000
-    const { jobId } = await client.submit({ kind: "sumsq", from: "-77777", to: "9999999", tasks, maxAttempts: 20, backoffMs: 10 })
+    const { jobId } = await client.submitJob({ kind: "sumsq", from: "-77777", to: "9999999", tasks, maxAttempts: 20, backoffMs: 10 })
 
     let kills = 0
     for (let round = 0; round < 6; round++) {

@@ -54,7 +54,7 @@ describe("retries, cancellation and drain", () => {
   it("cancels a running job: queued tasks dropped, running handlers aborted within a second", async () => {
     const slow = await cluster.worker("slow", ["--slots", "4", "--delay-rate", "1", "--delay-ms", "60000"])
     const client = await cluster.client()
-    const { jobId } = await client.submit({ kind: "sum", from: "1", to: "1000", tasks: 20 })
+    const { jobId } = await client.submitJob({ kind: "sum", from: "1", to: "1000", tasks: 20 })
     await waitFor("tasks running", async () => {
       const { workers } = await client.ask<{ workers: Array<{ workerId: string; inFlight: number }> }>("workers")
       return workers.find((w) => w.workerId === "slow" && w.inFlight >= 4)
@@ -81,7 +81,7 @@ describe("retries, cancellation and drain", () => {
   it("drains a worker on SIGTERM: running tasks finish, nothing is reclaimed, it leaves", async () => {
     const drained = await cluster.worker("drained", ["--slots", "4", "--delay-rate", "1", "--delay-ms", "1500"])
     const client = await cluster.client()
-    const { jobId } = await client.submit({ kind: "sum", from: "1", to: "800", tasks: 8 })
+    const { jobId } = await client.submitJob({ kind: "sum", from: "1", to: "800", tasks: 8 })
     await waitFor("tasks running on the worker", async () => {
       const { workers } = await client.ask<{ workers: Array<{ workerId: string; inFlight: number }> }>("workers")
       return workers.find((w) => w.workerId === "drained" && w.inFlight >= 4)

@@ -16,7 +16,7 @@ describe("a NATS server restart mid-job", () => {
     await cluster.worker("w2", ["--slots", "4", "--delay-rate", "1", "--delay-ms", "20"])
     const client = await cluster.client()
     const tasks = 2000
-    const { jobId } = await client.submit({ kind: "sum", from: "1", to: "99999999", tasks })
+    const { jobId } = await client.submitJob({ kind: "sum", from: "1", to: "99999999", tasks })
     const producersBefore = (await cluster.connections()).filter((n) => n.startsWith("dtq-producer")).length
     const waiting = cluster.cli(["job", jobId, "--wait", "--json"], { timeoutMs: 90_000 })
     // The waiting CLI must be connected before the server goes: a first connection that fails exits 3.

@@ -35,7 +35,7 @@ describe("a worker frozen by SIGSTOP", () => {
     const baseline = await client.run(spec)
     expect(baseline).toMatchObject({ state: "completed", result: expected })
 
-    const { jobId } = await client.submit(spec)
+    const { jobId } = await client.submitJob(spec)
     await waitFor("a quarter of the job", async () => ((await client.job(jobId))?.done ?? 0) >= 60 || undefined, 30_000, 20)
     frozen.process.kill("SIGSTOP")
     try {

@@ -27,7 +27,7 @@ describe("coordinator failover", () => {
     await slowWorkers(cluster)
     const client = await cluster.client()
     const tasks = 8000
-    const { jobId } = await client.submit({ kind: "sum", from: "1", to: "8000000000", tasks })
+    const { jobId } = await client.submitJob({ kind: "sum", from: "1", to: "8000000000", tasks })
     await waitFor("a third of the job", async () => ((await client.job(jobId))?.done ?? 0) >= tasks / 3 || undefined)
     leader.process.kill("SIGKILL")
     await leader.exited
@@ -55,7 +55,7 @@ describe("coordinator failover", () => {
     await slowWorkers(cluster)
     const client = await cluster.client()
     const tasks = 8000
-    const { jobId } = await client.submit({ kind: "sumsq", from: "1", to: "80000000", tasks })
+    const { jobId } = await client.submitJob({ kind: "sumsq", from: "1", to: "80000000", tasks })
     await waitFor("a quarter of the job", async () => ((await client.job(jobId))?.done ?? 0) >= tasks / 4 || undefined)
 
     leader.process.kill("SIGSTOP")

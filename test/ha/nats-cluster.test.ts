@@ -40,7 +40,7 @@ describe("a three-server NATS cluster", () => {
     expect(stream.cluster?.replicas?.length).toBe(2)
 
     const tasks = 4000
-    const { jobId } = await client.submit({ kind: "sum", from: "-4000000", to: "123456789", tasks })
+    const { jobId } = await client.submitJob({ kind: "sum", from: "-4000000", to: "123456789", tasks })
     await waitFor("a quarter of the job", async () => ((await client!.job(jobId))?.done ?? 0) >= tasks / 4 || undefined)
     // Kill the server that leads the stream: the hardest one to lose.
     const leaderName = (await client.log.jsm.streams.info(EVENTS_STREAM)).cluster?.leader

@@ -125,7 +125,7 @@ describe("the producer prompt and the log", () => {
     const doomed = await cluster.worker("doomed", ["--slots", "4", "--delay-rate", "1", "--delay-ms", "5000"])
     const client = await cluster.client()
     // Speculation off: this is about liveness (WorkerLost and re-leasing), not about copies of stragglers.
-    const { jobId } = await client.submit({ kind: "sum", from: "1", to: "1000000", tasks: 40, speculation: false })
+    const { jobId } = await client.submitJob({ kind: "sum", from: "1", to: "1000000", tasks: 40, speculation: false })
     await waitFor("the doomed worker to hold tasks", async () => {
       const r = await client.ask<{ workers: Array<{ workerId: string; inFlight: number }> }>("workers")
       return r.workers.find((w) => w.workerId === "doomed" && w.inFlight > 0)

@@ -18,7 +18,7 @@ describe("a coordinator killed with SIGKILL mid-job", () => {
     await cluster.worker("w2", ["--slots", "8", "--delay-rate", "1", "--delay-ms", "3"])
     const client = await cluster.client()
     const tasks = 10_000
-    const { jobId } = await client.submit({ kind: "sumsq", from: "1", to: "123456789", tasks })
+    const { jobId } = await client.submitJob({ kind: "sumsq", from: "1", to: "123456789", tasks })
 
     await waitFor("a fifth of the job done", async () => {
       const job = await client.job(jobId)

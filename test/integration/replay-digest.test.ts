@@ -26,7 +26,7 @@ describe("replaying the log", () => {
     expect(failed.reason).toMatch(/task \d+ failed \(gave up after 2 attempts\): failed \(injected\)/)
 
     // A job that keeps retrying with long backoff is cancelled mid-run.
-    const { jobId } = await client.submit({ kind: "sumsq", from: "1", to: "1000", tasks: 10, maxAttempts: 50, backoffMs: 2000 })
+    const { jobId } = await client.submitJob({ kind: "sumsq", from: "1", to: "1000", tasks: 10, maxAttempts: 50, backoffMs: 2000 })
     await waitFor("the job to run", async () => ((await client.job(jobId))?.failures ?? 0) > 0 || undefined)
     const cancel = await cluster.cli(["cancel", jobId])
     expect(cancel.code).toBe(0)

@@ -2,7 +2,7 @@
 // event-codec.test.ts checks that each one survives encode/decode unchanged.
 import type { Draft } from "../../src/coordinator/scheduler.ts"
 import type { DtqEvent, EventOf } from "../../src/domain/events.ts"
-import { resolveSpec, taskInput, type ResolvedSpec } from "../../src/domain/job-spec.ts"
+import { rangeInput, resolveSpec, type ResolvedSpec } from "../../src/domain/job-spec.ts"
 import { rangeSum } from "../../src/domain/range-sum.ts"
 import { applyEvent } from "../../src/projections/fold.ts"
 import { emptyState, type ClusterState } from "../../src/projections/state.ts"
@@ -236,7 +236,8 @@ export const taskFailed = (workerId: string, failures: ReadonlyArray<FailureRef>
 
 /** The exact answer a worker would send for task `index` of a sum/sumsq job. */
 export const answer = (spec: ResolvedSpec, index: number): string => {
-  const input = taskInput(spec, index)
+  if (spec.kind === "task") throw new Error("answer() is for sum and sumsq jobs")
+  const input = rangeInput(spec, index)
   return rangeSum(input.op, BigInt(input.from), BigInt(input.to)).toString()
 }
 

@@ -1,11 +1,13 @@
 import { describe, expect, it } from "vitest"
 import { BadSpec } from "../../src/domain/errors.ts"
 import {
+  DEFAULT_AGING_MS,
   DEFAULT_POLICY,
   DEFAULT_SUM_TASKS,
   MAX_TASKS_PER_JOB,
   resolveSpec,
-  taskInput
+  rangeInput,
+  type ResolvedSumSpec
 } from "../../src/domain/job-spec.ts"
 import { rangeSum } from "../../src/domain/range-sum.ts"
 
@@ -46,6 +48,8 @@ describe("resolveSpec: defaults and canonical form", () => {
       from: "1",
       to: "1000",
       tasks: DEFAULT_SUM_TASKS,
+      priority: 0,
+      agingMs: DEFAULT_AGING_MS,
       ...DEFAULT_POLICY
     })
     expect(DEFAULT_SUM_TASKS).toBe(100)
@@ -77,6 +81,8 @@ describe("resolveSpec: defaults and canonical form", () => {
       from: "-5",
       to: "5",
       tasks: 3,
+      priority: 0,
+      agingMs: DEFAULT_AGING_MS,
       maxAttempts: 7,
       backoffMs: 10,
       backoffMaxMs: 10,
@@ -124,7 +130,7 @@ describe("resolveSpec: defaults and canonical form", () => {
   })
 
   it("writes integers canonically", () => {
-    const spec = resolveSpec({ kind: "sum", from: "+007", to: " 0012 " })
+    const spec = resolveSpec({ kind: "sum", from: "+007", to: " 0012 " }) as ResolvedSumSpec
     expect(spec.from).toBe("7")
     expect(spec.to).toBe("12")
     expect(resolveSpec({ kind: "sum", from: "-0", to: "+0" })).toMatchObject({ from: "0", to: "0", tasks: 1 })
@@ -155,8 +161,8 @@ describe("resolveSpec: defaults and canonical form", () => {
   })
 
   it("taskInput covers the resolved range chunk by chunk", () => {
-    const spec = resolveSpec({ kind: "sumsq", from: "-10", to: "20", tasks: 4 })
-    const inputs = Array.from({ length: spec.tasks }, (_, i) => taskInput(spec, i))
+    const spec = resolveSpec({ kind: "sumsq", from: "-10", to: "20", tasks: 4 }) as ResolvedSumSpec
+    const inputs = Array.from({ length: spec.tasks }, (_, i) => rangeInput(spec, i))
     expect(inputs).toEqual([
       { op: "sumsq", from: "-10", to: "-3" },
       { op: "sumsq", from: "-2", to: "5" },

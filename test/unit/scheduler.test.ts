@@ -367,7 +367,14 @@ describe("retries and failures", () => {
           { type: "TaskLeased", workerId: "w1", leases: [leaseDraft(spec, 2, attempt + 1, now)] }
         ])
       } else {
-        expect(drafts).toEqual([{ type: "JobFailed", jobId: JOB, reason: "task 2 failed (gave up after 3 attempts): boom 3" }])
+        expect(drafts).toEqual([
+          {
+            type: "JobFailed",
+            jobId: JOB,
+            reason: "task 2 failed (gave up after 3 attempts): boom 3",
+            task: { index: 2, attempts: 3, error: "boom 3", retryable: true }
+          }
+        ])
       }
     }
     const job = log.state.jobs.get(JOB)!
@@ -381,7 +388,7 @@ describe("retries and failures", () => {
     log.apply(F.taskLeased("w1", [{ jobId: JOB, index: 0, attempt: 1 }]))
     log.apply(F.taskFailed("w1", [{ jobId: JOB, index: 0, attempt: 1, error: "boom", retryable: true }]))
     expect(plan(log.state, new InFlight(), NOW, options)).toEqual([
-      { type: "JobFailed", jobId: JOB, reason: "task 0 failed (gave up after 1 attempt): boom" }
+      { type: "JobFailed", jobId: JOB, reason: "task 0 failed (gave up after 1 attempt): boom", task: { index: 0, attempts: 1, error: "boom", retryable: true } }
     ])
   })
 
@@ -396,7 +403,7 @@ describe("retries and failures", () => {
       ])
     )
     expect(plan(log.state, new InFlight(), NOW, options)).toEqual([
-      { type: "JobFailed", jobId: JOB, reason: "task 1 failed (non-retryable error): bad input" }
+      { type: "JobFailed", jobId: JOB, reason: "task 1 failed (non-retryable error): bad input", task: { index: 1, attempts: 1, error: "bad input", retryable: false } }
     ])
   })
 

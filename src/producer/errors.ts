@@ -1,0 +1,59 @@
+// What a producer's await can end in, besides a result. Each is an Error with a `_tag` to match on.
+
+/** An input that does not satisfy the task's input Schema; refused before it enters the log. */
+export class InvalidInput extends Error {
+  readonly _tag = "InvalidInput"
+  override readonly name = "InvalidInput"
+}
+
+/** The result did not come within the caller's timeout; the job has been asked to cancel. */
+export class TaskTimeout extends Error {
+  readonly _tag = "TaskTimeout"
+  override readonly name = "TaskTimeout"
+  readonly jobId: string
+  readonly timeoutMs: number
+  constructor(jobId: string, timeoutMs: number) {
+    super(`job ${jobId} did not finish within ${timeoutMs} ms; it has been cancelled`)
+    this.jobId = jobId
+    this.timeoutMs = timeoutMs
+  }
+}
+
+/**
+ * A task failed for good: `error` is the handler's message. `retryable` says what kind of error it was:
+ * false, it failed at once (not worth a retry); true, it was retried until its attempts ran out.
+ */
+export class TaskFailed extends Error {
+  readonly _tag = "TaskFailed"
+  override readonly name = "TaskFailed"
+  readonly jobId: string
+  readonly index: number | undefined
+  readonly error: string
+  readonly retryable: boolean
+  readonly attempts: number | undefined
+  constructor(jobId: string, reason: string, task?: { index: number; attempts: number; error: string; retryable: boolean }) {
+    super(task === undefined ? `job ${jobId} failed: ${reason}` : task.error)
+    this.jobId = jobId
+    this.index = task?.index
+    this.error = task?.error ?? reason
+    this.retryable = task?.retryable ?? false
+    this.attempts = task?.attempts
+  }
+}
+
+/** The job was cancelled (by request, or rejected by the coordinator) before it finished. */
+export class JobCancelled extends Error {
+  readonly _tag = "JobCancelled"
+  override readonly name = "JobCancelled"
+  readonly jobId: string
+  constructor(jobId: string, reason: string) {
+    super(`job ${jobId} was cancelled: ${reason}`)
+    this.jobId = jobId
+  }
+}
+
+/** A result that does not decode with the task's output Schema (the worker ran another version of the task). */
+export class InvalidOutput extends Error {
+  readonly _tag = "InvalidOutput"
+  override readonly name = "InvalidOutput"
+}

@@ -1,0 +1,61 @@
+// Loading a user's task module (TypeScript or JavaScript, anywhere on disk) for `dtq worker --tasks`.
+// A module exports its tasks as `tasks` (an array or a record) or as its default export; each entry is a
+// definition made with defineTask, or, untyped, a plain handler function named by its key.
+import { existsSync } from "node:fs"
+import { resolve } from "node:path"
+import { pathToFileURL } from "node:url"
+import { isTaskName } from "../domain/job-spec.ts"
+import type { TaskHandler } from "../worker/task-handler.ts"
+import { isTaskDefinition, type AnyTaskDefinition } from "./define.ts"
+import { definitionHandler } from "./run.ts"
+
+/** A task a worker can run: its handler over wire values, and its definition when it has Schemas. */
+export type LoadedTask = { readonly name: string; readonly handler: TaskHandler; readonly definition?: AnyTaskDefinition }
+
+/** A task module that cannot be used, with the reason. */
+export class TaskModuleError extends Error {
+  override readonly name = "TaskModuleError"
+}
+
+export const loadTaskModule = async (path: string): Promise<Map<string, LoadedTask>> => {
+  const file = resolve(path)
+  if (!existsSync(file)) throw new TaskModuleError(`--tasks: no such file ${file}`)
+  let module: Record<string, unknown>
+  try {
+    module = (await import(pathToFileURL(file).href)) as Record<string, unknown>
+  } catch (error) {
+    throw new TaskModuleError(`--tasks: could not load ${file}: ${(error as Error).message}`)
+  }
+  return tasksOf(module, file)
+}
+
+/** The tasks a loaded module exports. */
+export const tasksOf = (module: Record<string, unknown>, file = "the module"): Map<string, LoadedTask> => {
+  const exported = module.tasks ?? module.default
+  const entries: Array<[string | undefined, unknown]> =
+    Array.isArray(exported) ? exported.map((value) => [undefined, value])
+    : typeof exported === "object" && exported !== null ? Object.entries(exported)
+    // No `tasks` and no default: every exported definition.
+    : Object.values(module).filter(isTaskDefinition).map((value) => [undefined, value])
+  if (entries.length === 0) throw new TaskModuleError(`--tasks: ${file} exports no tasks (export \`tasks\`: an array of defineTask(...) definitions)`)
+  const tasks = new Map<string, LoadedTask>()
+  for (const [key, value] of entries) {
+    const task = toTask(key, value, file)
+    if (tasks.has(task.name)) throw new TaskModuleError(`--tasks: ${file} defines task ${task.name} twice`)
+    tasks.set(task.name, task)
+  }
+  return tasks
+}
+
+const toTask = (key: string | undefined, value: unknown, file: string): LoadedTask => {
+  if (isTaskDefinition(value)) {
+    if (key !== undefined && key !== value.name) throw new TaskModuleError(`--tasks: ${file} exports task ${value.name} under the key ${key}; use its name`)
+    return { name: value.name, handler: definitionHandler(value), definition: value }
+  }
+  const where = key === undefined ? "an entry" : `task ${key}`
+  const handler = typeof value === "function" ? value : (value as { handler?: unknown } | null)?.handler
+  if (key === undefined) throw new TaskModuleError(`--tasks: ${where} in ${file} is not a task definition (use defineTask)`)
+  if (typeof handler !== "function") throw new TaskModuleError(`--tasks: ${where} in ${file} has no handler function`)
+  if (!isTaskName(key)) throw new TaskModuleError(`--tasks: task name ${JSON.stringify(key)} must be 1-64 letters, digits, '_' or '-'`)
+  return { name: key, handler: handler as TaskHandler }
+}
