@@ -417,6 +417,7 @@ export class Coordinator {
     })
   }
 
+
   #maybeSnapshot(now: number): void {
     if (this.#snapshots === undefined || this.#snapshotting || this.state.seq === this.#lastSnapshotSeq) return
     const every = this.#options.snapshotEvery ?? 20_000

@@ -151,8 +151,13 @@ export const plan = (
     if (job.phase === "queued") {
       // A delayed job stays queued until its time; the coordinator sets a timer for it.
       const runAt = job.spec.runAt ?? 0
-      if (runAt > now) wake.at = Math.min(wake.at, runAt)
-      else drafts.push({ type: "TasksScheduled", jobId: job.jobId, count: job.count })
+      if (runAt > now) {
+        wake.at = Math.min(wake.at, runAt)
+        continue
+      }
+      // Its first leases go out in the same pass, published after it (a lease of a queued job starts it).
+      drafts.push({ type: "TasksScheduled", jobId: job.jobId, count: job.count })
+      runnable.push(job)
       continue
     }
     if (job.done === job.count) {
@@ -343,6 +348,11 @@ const collectRunnable = (job: JobState, inFlight: InFlight, now: number, limit: 
       ...(bytes === undefined ? {} : { inputBytes: bytes })
     })
     taken++
+  }
+  if (job.phase === "queued") {
+    // Being scheduled in this very pass: every task is fresh.
+    for (let index = 0; index < job.count && taken < limit; index++) if (!inFlight.keys.has(taskKey(job.jobId, index))) lease(index)
+    return taken
   }
   for (const [index, notBefore] of job.retryAt) {
     if (taken === limit) return taken

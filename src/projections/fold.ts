@@ -214,10 +214,16 @@ const jobSubmitted = (state: ClusterState, event: EventOf<"JobSubmitted">, r: Re
 const EMPTY = new Uint8Array(0)
 
 const tasksScheduled = (job: JobState, event: EventOf<"TasksScheduled">, r: Reject): void => {
-  if (job.phase !== "queued") return r(`job ${job.jobId} is ${job.phase}, not queued`)
   if (event.count !== job.count) return r(`job ${job.jobId} has ${job.count} tasks, not ${event.count}`)
+  // Started already by one of its leases, which overtook it (its publish was retried): moot.
+  if (job.phase === "running") return
+  if (job.phase !== "queued") return r(`job ${job.jobId} is ${job.phase}, not queued`)
+  startJob(job, event.ts)
+}
+
+const startJob = (job: JobState, ts: number): void => {
   job.phase = "running"
-  job.startedAt = event.ts
+  job.startedAt = ts
   job.status = new Uint8Array(job.count)
   job.attempts = new Uint8Array(job.count)
 }
@@ -228,6 +234,9 @@ const taskLeased = (state: ClusterState, event: EventOf<"TaskLeased">, r: Reject
   for (const lease of event.leases) {
     const job = state.jobs.get(lease.jobId)
     if (job !== undefined && isFinished(job.phase)) continue // moot: the job ended meanwhile
+    // The coordinator leases a job's first tasks in the pass that schedules it, right behind its
+    // TasksScheduled; should the lease land first (a retried publish), it starts the job itself.
+    if (job?.phase === "queued") startJob(job, event.ts)
     if (job === undefined || job.phase !== "running") {
       r(`task ${lease.index} of ${lease.jobId}: job is ${job?.phase ?? "unknown"}`)
       continue

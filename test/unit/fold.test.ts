@@ -539,16 +539,28 @@ describe("failures, retries and the end of a job", () => {
     expect(running2.rejectedReasons.at(-1)).toBe(`JobRejected: job ${JOB} is running, not queued`)
   })
 
-  it("JobSubmitted twice and TasksScheduled with a wrong count or twice are set aside", () => {
+  it("JobSubmitted twice and TasksScheduled with a wrong count are set aside; TasksScheduled twice is moot", () => {
     const log = new F.Log().apply(F.coordinatorElected(1), F.jobSubmitted(JOB, SPEC, { ts: 1 }), F.jobSubmitted(JOB, F.sumSpec(1, 10, 2), { ts: 2 }))
     expect(log.rejectedReasons.at(-1)).toBe(`JobSubmitted: job ${JOB} was already submitted`)
     expect(job(log).count).toBe(4)
     log.apply(F.tasksScheduled(JOB, 5))
     expect(log.rejectedReasons.at(-1)).toBe(`TasksScheduled: job ${JOB} has 4 tasks, not 5`)
-    log.apply(F.tasksScheduled(JOB, 4), F.tasksScheduled(JOB, 4))
-    expect(log.rejectedReasons.at(-1)).toBe(`TasksScheduled: job ${JOB} is running, not queued`)
+    const rejected = log.state.rejectedCount
+    log.apply(F.tasksScheduled(JOB, 4, { ts: 1100 }), F.tasksScheduled(JOB, 4, { ts: 1200 }))
+    expect(log.state.rejectedCount).toBe(rejected)
+    expect(job(log).startedAt).toBe(1100)
     log.apply(F.tasksScheduled("j-x", 4))
     expect(log.rejectedReasons.at(-1)).toBe("TasksScheduled: unknown job j-x")
+  })
+
+  it("a lease that overtakes its job's TasksScheduled starts the job; the late TasksScheduled is moot", () => {
+    const log = new F.Log().apply(F.coordinatorElected(1), F.jobSubmitted(JOB, SPEC, { ts: 1 }), F.workerJoined("w1", 4))
+    log.apply(F.taskLeased("w1", [{ jobId: JOB, index: 0, attempt: 1 }], { ts: 1500 }))
+    expect(job(log)).toMatchObject({ phase: "running", startedAt: 1500 })
+    expect(job(log).running.size).toBe(1)
+    log.apply(F.tasksScheduled(JOB, 4, { ts: 1400 }))
+    expect(log.state.rejectedCount).toBe(0)
+    expect(job(log).running.size).toBe(1)
   })
 
   it("ProgressBeat raises the progress of the holder's run only", () => {

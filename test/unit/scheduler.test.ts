@@ -58,19 +58,27 @@ const leaseDraft = (spec: ResolvedSpec, index: number, attempt = 1, now = NOW): 
 describe("plan: scheduling and leasing", () => {
   const spec = F.sumSpec(1, 100, 10)
 
-  it("a queued job gets TasksScheduled (and nothing is leased yet)", () => {
+  it("a queued job gets TasksScheduled and, in the same pass, its first leases (stored after it)", () => {
     const log = cluster(spec, { w1: 4 }, true)
-    expect(plan(log.state, new InFlight(), NOW, options)).toEqual([{ type: "TasksScheduled", jobId: JOB, count: 10 }])
+    expect(plan(log.state, new InFlight(), NOW, options)).toEqual([
+      { type: "TasksScheduled", jobId: JOB, count: 10 },
+      { type: "TaskLeased", workerId: "w1", leases: [0, 1, 2, 3].map((i) => leaseDraft(spec, i)) }
+    ])
+    // Folded in that order, both apply.
+    const drafts = plan(log.state, new InFlight(), NOW, options)
+    for (const draft of drafts) log.apply(F.draftEvent(draft))
+    expect(log.state.rejectedCount).toBe(0)
+    expect(log.state.jobs.get(JOB)?.running.size).toBe(4)
   })
 
-  it("a TasksScheduled in flight is not decided again", () => {
+  it("a TasksScheduled in flight is not decided again, nor are the leases that went with it", () => {
     const log = cluster(spec, { w1: 4 }, true)
     const inFlight = new InFlight()
-    const [draft] = plan(log.state, inFlight, NOW, options)
-    const release = inFlight.hold(draft!)
+    const drafts = plan(log.state, inFlight, NOW, options)
+    const releases = drafts.map((d) => inFlight.hold(d))
     expect(plan(log.state, inFlight, NOW, options)).toEqual([])
-    release()
-    expect(plan(log.state, inFlight, NOW, options)).toEqual([draft])
+    for (const release of releases) release()
+    expect(plan(log.state, inFlight, NOW, options)).toEqual(drafts)
   })
 
   it("a running job with workers gets TaskLeased drafts, interleaved from the freest worker (least-loaded)", () => {
