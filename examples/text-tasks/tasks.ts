@@ -42,7 +42,7 @@ export const wordCount = defineTask({
       source,
       words,
       distinct: counts.size,
-      lines: text === "" ? 0 : lines.length,
+      lines: text === "" ? 0 : text.endsWith("\n") ? lines.length - 1 : lines.length,
       top: ranked.slice(0, top ?? 10).map(([word, count]) => ({ word, count }))
     }
   },

@@ -104,9 +104,9 @@ const fromAnswer = <T>(answer: Answer<T>): T => {
 export const jobsCommand = async (argv: string[]): Promise<number> => {
   const args = parseArgs("jobs", argv, { json: "boolean" })
   return withClient(args, async (client) => {
-    const { jobs } = fromAnswer(await client.jobs())
-    if (boolFlag(args, "json")) json({ jobs })
-    else out(jobsTable(jobs))
+    const { jobs, total } = fromAnswer(await client.jobs())
+    if (boolFlag(args, "json")) json({ jobs, total })
+    else out(jobsTable(jobs, total))
     return 0
   })
 }

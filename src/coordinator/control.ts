@@ -64,7 +64,7 @@ export const serveControl = (coordinator: Coordinator): Subscription[] => {
         summary: summaryView(state)
       }
     }),
-    handle("jobs", () => ({ jobs: jobsView(coordinator.state) })),
+    handle("jobs", () => jobsView(coordinator.state)),
     handle("job", (msg) => {
       const jobId = String(requestBody(msg).jobId ?? "")
       const job = coordinator.state.jobs.get(jobId)

@@ -284,8 +284,9 @@ export class Client {
     return { value: fromState((await this.replay()).state), replayed: true }
   }
 
-  jobs(): Promise<Answer<{ jobs: JobView[] }>> {
-    return this.askOrReplay("jobs", {}, (state) => ({ jobs: jobsView(state) }))
+  /** The newest jobs (at most 500) and how many there are in all. */
+  jobs(): Promise<Answer<{ jobs: JobView[]; total: number }>> {
+    return this.askOrReplay("jobs", {}, (state) => jobsView(state))
   }
 
   workers(): Promise<Answer<{ workers: WorkerView[] }>> {

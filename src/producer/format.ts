@@ -17,14 +17,15 @@ export const duration = (ms: number | undefined | null): string => {
 
 const clip = (text: string, max: number) => (text.length > max ? `${text.slice(0, max - 1)}…` : text)
 
-export const jobsTable = (jobs: ReadonlyArray<JobView>): string =>
+export const jobsTable = (jobs: ReadonlyArray<JobView>, total = jobs.length): string =>
   jobs.length === 0
     ? "no jobs yet"
-    : table(
+    : (total > jobs.length ? `the newest ${jobs.length} of ${total} jobs\n` : "") +
+      table(
         ["JOB", "KIND", "STATE", "TASKS", "DONE", "RUNNING", "FAILURES", "TIME", "RESULT"],
         jobs.map((j) => [
           j.jobId,
-          j.kind,
+          j.task === undefined ? j.kind : `task ${j.task}`,
           j.state,
           String(j.tasks),
           String(j.done),

@@ -73,7 +73,8 @@ export class Prompt {
         await this.#submitRange(line)
         return true
       case "jobs":
-        p(jobsTable((await this.#client.jobs()).value.jobs))
+        const { jobs, total } = (await this.#client.jobs()).value
+        p(jobsTable(jobs, total))
         return true
       case "job": {
         const jobId = line.positional[0]

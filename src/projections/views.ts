@@ -127,7 +127,14 @@ export const outputsPage = (job: JobState, offset: number, maxBytes: number): { 
   return { total: job.outputs.length, offset, outputs }
 }
 
-export const jobsView = (state: ClusterState): JobView[] => [...state.jobs.values()].map(jobView)
+/** How many jobs a listing shows at most (the newest): a reply must fit in one message. */
+export const JOBS_LISTED = 500
+
+/** The newest `limit` jobs, oldest first, and how many jobs there are in all. */
+export const jobsView = (state: ClusterState, limit = JOBS_LISTED): { jobs: JobView[]; total: number } => {
+  const all = [...state.jobs.values()]
+  return { jobs: all.slice(Math.max(0, all.length - limit)).map(jobView), total: all.length }
+}
 export const workersView = (state: ClusterState): WorkerView[] => [...state.workers.values()].map(workerView)
 
 export type Summary = {
