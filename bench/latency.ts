@@ -13,9 +13,12 @@ import { noop } from "./tasks/noop.ts"
 
 const BULLMQ_P50_MS = 1.7 // measured on this machine: BullMQ on Redis, one no-op job, submit to result
 
-const { values } = parseArgs({ options: { n: { type: "string", default: "2000" }, warmup: { type: "string", default: "200" } } })
+const { values } = parseArgs({
+  options: { n: { type: "string", default: "2000" }, warmup: { type: "string", default: "200" }, burst: { type: "string", default: "5000" } }
+})
 const n = Number(values.n)
 const warmup = Number(values.warmup)
+const burst = Number(values.burst)
 
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number
 
@@ -61,6 +64,12 @@ try {
     }
   }
   for (const [stage, gaps] of stages) console.log(`  ${stage.padEnd(32)} mean ${(gaps.reduce((a, b) => a + b, 0) / gaps.length).toFixed(2)} ms`)
+  // Many single-task jobs at once (each its own job, as `submit` makes them): how fast they drain.
+  const t0 = performance.now()
+  const all = await Promise.all(Array.from({ length: burst }, (_, i) => client.submit(noop, { i }, { timeout: 120_000 })))
+  const seconds = (performance.now() - t0) / 1000
+  if (all.some((out, i) => out.i !== i)) throw new Error("a burst result is wrong")
+  console.log(`RESULT burst: ${burst} single-task jobs submitted at once, all done in ${seconds.toFixed(2)} s = ${Math.round(burst / seconds)} jobs/s`)
   console.log(`RESULT single-task round trip: p50 ${quantile(sorted, 0.5).toFixed(2)} ms, p99 ${quantile(sorted, 0.99).toFixed(2)} ms; BullMQ p50 ${BULLMQ_P50_MS} ms (${(quantile(sorted, 0.5) / BULLMQ_P50_MS).toFixed(2)}x)`)
 } finally {
   await client.close()

@@ -164,6 +164,8 @@ export const plan = (
       drafts.push(completion(job))
       continue
     }
+    // Every task leased and nothing to decide: the common case of a busy job, skipped cheaply.
+    if (job.cursor === job.count && job.retryAt.size === 0 && job.needsDecision.size === 0 && job.superseded.size === 0) continue
     abortSuperseded(job, inFlight, drafts)
     const failure = decideFailures(job, inFlight, now, options, drafts, wake)
     if (failure !== undefined) {
@@ -180,7 +182,7 @@ export const plan = (
 const completion = (job: JobState): Draft => {
   if (job.outputs === undefined) return { type: "JobCompleted", jobId: job.jobId, result: job.sum.toString() }
   const result = `${job.count} task${job.count === 1 ? "" : "s"} completed`
-  const bytes = JSON.stringify(job.outputs).length
+  const bytes = Buffer.byteLength(JSON.stringify(job.outputs))
   return bytes <= MAX_INLINE_OUTPUT_BYTES ? { type: "JobCompleted", jobId: job.jobId, result, outputs: job.outputs } : { type: "JobCompleted", jobId: job.jobId, result }
 }
 
@@ -189,7 +191,8 @@ const completion = (job: JobState): Draft => {
  * (or its start), so a low-priority job under a stream of urgent ones still gets a lease now and then.
  */
 export const effectivePriority = (job: JobState, now: number): number => {
-  const since = job.lastLeasedAt ?? job.startedAt ?? job.submittedAt
+  // A delayed job waits from its runAt on, not from its submission.
+  const since = job.lastLeasedAt ?? job.startedAt ?? Math.max(job.submittedAt, job.spec.runAt ?? 0)
   return (job.spec.priority ?? 0) + Math.max(0, now - since) / (job.spec.agingMs ?? 5000)
 }
 
@@ -259,11 +262,16 @@ const leaseTasks = (
   let capacityLeft = slots.reduce((n, s) => n + s.free, 0)
   const byWorker = new Map<string, LeaseDraft[]>()
   const rotation: Rotation = { roundRobin: inFlight.placement.roundRobin, lastPicked: -1 }
+  const byKind = new Map<string, Slot[]>()
   for (const job of byPriority(jobs, now)) {
     if (capacityLeft === 0) break
     // Only workers that run this job's kind; a job no live worker can run waits (dtq job says why).
     const kind = taskKind(job.spec)
-    const eligible = slots.filter((s) => canRun(s, kind))
+    let eligible = byKind.get(kind)
+    if (eligible === undefined) {
+      eligible = slots.filter((s) => canRun(s, kind))
+      byKind.set(kind, eligible)
+    }
     const room = eligible.reduce((n, s) => n + s.free, 0)
     if (room === 0) continue
     const tasks: LeaseDraft[] = []
@@ -328,7 +336,7 @@ const inputBytes = (spec: ResolvedSpec, index: number): number | undefined => {
     sizes = new Int32Array(spec.tasks).fill(-1)
     inputSizes.set(spec, sizes)
   }
-  if ((sizes[index] ?? -1) < 0) sizes[index] = JSON.stringify(spec.inputs[index] ?? null).length
+  if ((sizes[index] ?? -1) < 0) sizes[index] = Buffer.byteLength(JSON.stringify(spec.inputs[index] ?? null))
   return sizes[index]
 }
 

@@ -4,6 +4,7 @@
 import { Schema } from "./schema.ts"
 import { BadSpec } from "./errors.ts"
 import { describeIssue } from "./schema-issue.ts"
+import { jsonProblem } from "./json.ts"
 import { chunkOf, parseInteger, rangeLength } from "./range-sum.ts"
 
 export const MAX_TASKS_PER_JOB = 1_000_000
@@ -227,8 +228,10 @@ const resolveTaskSpec = (input: object, now: number): ResolvedTaskSpec => {
   }
 }
 
-/** The size of a value as JSON text; fails when it is not JSON (a function, a cycle, a bigint). */
+/** The size of a value as JSON text (UTF-8 bytes); fails when it is not JSON (a function, NaN, a bigint). */
 const jsonBytes = (value: unknown, field: string): number => {
+  const problem = jsonProblem(value, field)
+  if (problem !== undefined) fail(problem.path, problem.reason)
   let text: string | undefined
   try {
     text = JSON.stringify(value)

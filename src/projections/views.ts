@@ -119,7 +119,7 @@ export const outputsPage = (job: JobState, offset: number, maxBytes: number): { 
   const outputs: unknown[] = []
   let bytes = 0
   for (let i = Math.max(0, offset); i < job.outputs.length; i++) {
-    const size = JSON.stringify(job.outputs[i] ?? null).length + 1
+    const size = Buffer.byteLength(JSON.stringify(job.outputs[i] ?? null)) + 1
     if (outputs.length > 0 && bytes + size > maxBytes) break
     outputs.push(job.outputs[i] ?? null)
     bytes += size

@@ -2,6 +2,7 @@
 // outputs the other way round. Every failure names the field, prefixed with `input` or `output`.
 import { Schema } from "../domain/schema.ts"
 import { describeIssue } from "../domain/schema-issue.ts"
+import { jsonProblem } from "../domain/json.ts"
 import type { AnyTaskDefinition } from "./define.ts"
 
 export type Coded = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: string }
@@ -25,8 +26,10 @@ const codec = (schema: Schema.Top, where: "input" | "output") => {
   return found
 }
 
-/** A value as JSON would carry it: fails on what JSON cannot hold (functions, bigints, cycles, non-finite numbers). */
+/** A value as JSON would carry it: fails on what JSON cannot hold (functions, bigints, non-finite numbers, class instances). */
 const asJson = (value: unknown, where: string): Coded => {
+  const problem = jsonProblem(value, where)
+  if (problem !== undefined) return { ok: false, error: `${problem.path}: ${problem.reason}` }
   try {
     const text = JSON.stringify(value)
     if (text === undefined) return { ok: false, error: `${where}: is not JSON (got ${typeof value})` }

@@ -33,7 +33,8 @@ export const loadTaskModule = async (path: string): Promise<Map<string, LoadedTa
 export const tasksOf = (module: Record<string, unknown>, file = "the module"): Map<string, LoadedTask> => {
   const exported = module.tasks ?? module.default
   const entries: Array<[string | undefined, unknown]> =
-    Array.isArray(exported) ? exported.map((value) => [undefined, value])
+    isTaskDefinition(exported) ? [[undefined, exported]]
+    : Array.isArray(exported) ? exported.map((value) => [undefined, value])
     : typeof exported === "object" && exported !== null ? Object.entries(exported)
     // No `tasks` and no default: every exported definition.
     : Object.values(module).filter(isTaskDefinition).map((value) => [undefined, value])

@@ -10,6 +10,7 @@ import { connectCluster } from "../nats/connection.ts"
 import { EventLog, type Tail } from "../nats/event-log.ts"
 import { CHAT_SUBJECT, TASK_CHECK_QUEUE, eventTypeSubject, heartbeatSubject, leaseSubject, taskCheckSubject, workerPingSubject } from "../nats/subjects.ts"
 import { decodeInput } from "../tasks/codec.ts"
+import { jsonProblem } from "../domain/json.ts"
 import { tasksOf, type LoadedTask } from "../tasks/load.ts"
 import type { AnyTaskDefinition } from "../tasks/define.ts"
 import { builtinHandlers } from "./builtin-handlers.ts"
@@ -246,6 +247,8 @@ export class Worker {
       })
       afterTask(this.#faults)
       if (signal.aborted) return
+      const problem = typeof result === "string" ? undefined : jsonProblem(result, "the result")
+      if (problem !== undefined) throw new TaskError(`${problem.path} ${problem.reason}`, { retryable: false })
       const size = resultBytes(result)
       if (size > MAX_RESULT_BYTES) {
         throw new TaskError(`the result is ${size} bytes of JSON; a result may have at most ${MAX_RESULT_BYTES} (store bulk data in the Object Store and return its name)`, { retryable: false })
