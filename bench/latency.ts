@@ -1,7 +1,7 @@
 // Single-task round trip: submit one task, await its result, repeat. A real nats-server (file store), a
 // coordinator and one worker as child processes, the typed client here. Prints p50/p90/p99 next to
 // BullMQ's p50 on this machine, and where the time goes (from the events' own timestamps).
-//   node bench/latency.ts [--n 2000] [--warmup 200]
+//   node bench/latency.ts [--n 2000] [--warmup 200] [--burst 5000] [--slots 4]
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
@@ -14,7 +14,7 @@ import { noop } from "./tasks/noop.ts"
 const BULLMQ_P50_MS = 1.7 // measured on this machine: BullMQ on Redis, one no-op job, submit to result
 
 const { values } = parseArgs({
-  options: { n: { type: "string", default: "2000" }, warmup: { type: "string", default: "200" }, burst: { type: "string", default: "5000" } }
+  options: { n: { type: "string", default: "2000" }, warmup: { type: "string", default: "200" }, burst: { type: "string", default: "5000" }, slots: { type: "string", default: "4" } }
 })
 const n = Number(values.n)
 const warmup = Number(values.warmup)
@@ -23,7 +23,7 @@ const burst = Number(values.burst)
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number
 
 const storeDir = mkdtempSync(join(tmpdir(), "dtq-bench-latency-"))
-const cluster = await LocalCluster.start({ workers: 1, slots: 4, storeDir, workerArgs: ["--tasks", resolve(import.meta.dirname, "tasks/noop.ts")] })
+const cluster = await LocalCluster.start({ workers: 1, slots: Number(values.slots), storeDir, workerArgs: ["--tasks", resolve(import.meta.dirname, "tasks/noop.ts")] })
 const client = await Client.connect(cluster.url)
 try {
   for (let i = 0; i < warmup; i++) await client.submit(noop, { i }, { timeout: 10_000 })

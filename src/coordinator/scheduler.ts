@@ -141,8 +141,16 @@ export const plan = (
 ): Draft[] => {
   const drafts: Draft[] = []
   const runnable: JobState[] = []
+  const capacity = anyFreeCapacity(state, inFlight)
   for (const jobId of state.activeJobs) {
     const job = state.jobs.get(jobId) as JobState
+    // The common case first, cheaply (this loop runs after every batch of events, over every active job):
+    // a running job with nothing to decide, waiting for capacity or with every task leased.
+    if (job.phase === "running" && job.cancelRequested === undefined && job.done !== job.count && job.needsDecision.size === 0 && job.superseded.size === 0) {
+      if (!capacity || (job.cursor === job.count && job.retryAt.size === 0)) continue
+      if (!inFlight.keys.has(jobKey(job.jobId))) runnable.push(job)
+      continue
+    }
     if (inFlight.keys.has(jobKey(job.jobId))) continue
     if (job.cancelRequested !== undefined) {
       drafts.push({ type: "JobCancelled", jobId: job.jobId, reason: job.cancelRequested })
@@ -164,8 +172,6 @@ export const plan = (
       drafts.push(completion(job))
       continue
     }
-    // Every task leased and nothing to decide: the common case of a busy job, skipped cheaply.
-    if (job.cursor === job.count && job.retryAt.size === 0 && job.needsDecision.size === 0 && job.superseded.size === 0) continue
     abortSuperseded(job, inFlight, drafts)
     const failure = decideFailures(job, inFlight, now, options, drafts, wake)
     if (failure !== undefined) {
@@ -176,6 +182,15 @@ export const plan = (
   }
   leaseTasks(state, runnable, inFlight, now, options, drafts, wake)
   return drafts
+}
+
+/** Whether any live worker could take a lease now (of any kind); without, no lease can be decided. */
+const anyFreeCapacity = (state: ClusterState, inFlight: InFlight): boolean => {
+  const meanMs = clusterMeanMs(state)
+  for (const worker of state.workers.values()) {
+    if (worker.phase === "live" && freeCapacity(worker, inFlight, meanMs) > 0 && !inFlight.keys.has(`worker:${worker.workerId}`)) return true
+  }
+  return false
 }
 
 /** JobCompleted: the exact sum, or a task job's outputs (inline when small). */
