@@ -173,19 +173,17 @@ const submitOptions = (args: Parsed): SubmitOptions => {
  * defaults. With no such worker the job is still accepted: it waits for one, which checks the input then.
  */
 const checkWithWorker = async (nc: NatsConnection, task: string, inputs: unknown[]): Promise<TaskDefaults> => {
-  let defaults: TaskDefaults = {}
-  for (const [i, input] of inputs.entries()) {
-    let reply: { ok?: boolean; error?: string; defaults?: TaskDefaults; typed?: boolean }
-    try {
-      const msg = await nc.request(taskCheckSubject(task), JSON.stringify({ input }), { timeout: 2000 })
-      reply = JSON.parse(new TextDecoder().decode(msg.data)) as typeof reply
-    } catch {
-      note(`dtq: no live worker runs task ${task} to check the input; the job waits for one (and it checks the input then)`)
-      return defaults
-    }
-    if (reply.ok === false) throw new InvalidInput(inputs.length === 1 ? (reply.error ?? "invalid") : `inputs[${i}]: ${reply.error ?? "invalid"}`)
-    defaults = reply.defaults ?? {}
-    if (reply.typed !== true) return defaults // an untyped handler: nothing to check
+  let reply: { ok?: boolean; error?: string; index?: number; defaults?: TaskDefaults }
+  try {
+    const msg = await nc.request(taskCheckSubject(task), JSON.stringify({ inputs }), { timeout: 5000 })
+    reply = JSON.parse(new TextDecoder().decode(msg.data)) as typeof reply
+  } catch {
+    note(`dtq: no live worker that runs task ${task} answered to check the input; the job waits for one (which checks the input then)`)
+    return {}
   }
-  return defaults
+  if (reply.ok === false) {
+    const error = reply.error ?? "invalid"
+    throw new InvalidInput(inputs.length === 1 || reply.index === undefined ? error : `inputs[${reply.index}]: ${error}`)
+  }
+  return reply.defaults ?? {}
 }

@@ -137,7 +137,7 @@ export class Client {
     const jobId = options.jobId ?? newJobId()
     const watch = watchJob(this, jobId) // before the job exists: its end cannot be missed
     try {
-      await this.submitTasks(task.name, wire, { ...task.defaults, ...options, jobId })
+      await this.submitTasks(task.name, wire, { ...withDefaults(task.defaults, options), jobId })
     } catch (error) {
       watch.stop()
       throw error
@@ -154,7 +154,7 @@ export class Client {
   /** Submits many tasks as one job (one task per input, run in parallel); the handle awaits all outputs. */
   async batch<D extends AnyTaskDefinition>(task: D, inputs: ReadonlyArray<InputOf<D>>, options: SubmitOptions = {}): Promise<JobHandle<OutputOf<D>>> {
     const wire = this.#encodeInputs(task, inputs)
-    const { jobId } = await this.submitTasks(task.name, wire, { ...task.defaults, ...options })
+    const { jobId } = await this.submitTasks(task.name, wire, withDefaults(task.defaults, options))
     return new JobHandle(this, jobId, wire.length, (value) => decodeWith(task, value) as OutputOf<D>)
   }
 
@@ -343,6 +343,13 @@ export const taskRequest = (name: string, inputs: ReadonlyArray<unknown>, option
   if (timeoutMs !== undefined) request.maxTaskMs = timeoutMs
   if (runAt !== undefined) request.runAt = runAt instanceof Date ? runAt.getTime() : runAt
   return request
+}
+
+/** Options over a task's defaults; an option given as undefined leaves the default in place. */
+const withDefaults = (defaults: TaskDefaults, options: SubmitOptions): SubmitOptions => {
+  const merged: Record<string, unknown> = { ...defaults }
+  for (const [key, value] of Object.entries(options)) if (value !== undefined) merged[key] = value
+  return merged as SubmitOptions
 }
 
 const SUBMIT_KEYS = new Set(["maxAttempts", "backoffMs", "backoffMaxMs", "priority", "delayMs", "agingMs", "name"])

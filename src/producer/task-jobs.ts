@@ -48,9 +48,11 @@ export const awaitOutputs = async (client: Client, jobId: string, watch: ReturnT
   try {
     const waits: Array<Promise<unknown[]>> = [watch.end.then((event) => outputsOfEnd(client, event))]
     if (checkFirst) {
+      const never = new Promise<unknown[]>(() => undefined)
       waits.push(
-        client.jobDetail(jobId).then(({ value }) =>
-          value.job !== undefined && isFinished(value.job.state) ? outputsOfView(client, value.job) : new Promise<unknown[]>(() => undefined)
+        client.jobDetail(jobId).then(
+          ({ value }) => (value.job !== undefined && isFinished(value.job.state) ? outputsOfView(client, value.job) : never),
+          () => never // a slow coordinator: the end event still settles the wait
         )
       )
     }

@@ -389,18 +389,25 @@ const batchLength = (results: ReadonlyArray<Result>): number => {
   return n
 }
 
-/** Answers a producer's question: is this input valid for the task, and what are the task's defaults? */
-const checkInput = (task: LoadedTask, data: Uint8Array): { ok: boolean; error?: string; defaults?: unknown; typed: boolean } => {
-  let body: { input?: unknown }
+/**
+ * Answers a producer's question: are these inputs valid for the task (`{inputs: [...]}`), and what are the
+ * task's defaults? The first invalid input is named by its index.
+ */
+const checkInput = (task: LoadedTask, data: Uint8Array): { ok: boolean; error?: string; index?: number; defaults?: unknown; typed: boolean } => {
+  const typed = task.definition !== undefined
+  let body: { inputs?: unknown }
   try {
-    body = data.length === 0 ? {} : (JSON.parse(new TextDecoder().decode(data)) as { input?: unknown })
+    body = data.length === 0 ? {} : (JSON.parse(new TextDecoder().decode(data)) as { inputs?: unknown })
   } catch {
-    return { ok: false, error: "the check request is not JSON", typed: task.definition !== undefined }
+    return { ok: false, error: "the check request is not JSON", typed }
   }
   const defaults = task.definition?.defaults ?? {}
-  if (task.definition === undefined || !("input" in body)) return { ok: true, defaults, typed: task.definition !== undefined }
-  const decoded = decodeInput(task.definition, body.input)
-  return decoded.ok ? { ok: true, defaults, typed: true } : { ok: false, error: decoded.error, defaults, typed: true }
+  if (task.definition === undefined || !Array.isArray(body.inputs)) return { ok: true, defaults, typed }
+  for (const [index, input] of body.inputs.entries()) {
+    const decoded = decodeInput(task.definition, input)
+    if (!decoded.ok) return { ok: false, error: decoded.error, index, defaults, typed }
+  }
+  return { ok: true, defaults, typed }
 }
 
 /** Refuses to start a second live worker with the same id (it would receive the other's leases). */
