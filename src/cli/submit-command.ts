@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs"
 import type { NatsConnection } from "@nats-io/transport-node"
 import { BadSpec } from "../domain/errors.ts"
-import { isTaskName, resolveSpec } from "../domain/job-spec.ts"
+import { resolveSpec, taskNameProblem } from "../domain/job-spec.ts"
 import { taskCheckSubject } from "../nats/subjects.ts"
 import { taskRequest, type Client, type SubmitOptions } from "../producer/client.ts"
 import { InvalidInput, JobCancelled, TaskFailed, TaskTimeout } from "../producer/errors.ts"
@@ -40,7 +40,8 @@ export const submitCommand = async (argv: string[]): Promise<number> => {
   })
   const [task, ...extra] = args.positional
   if (task === undefined || extra.length > 0) throw new UsageError(`dtq submit needs one task name: ${SUBMIT_USAGE}`)
-  if (!isTaskName(task)) throw new UsageError(`task name ${JSON.stringify(task)} must be 1-64 letters, digits, '_' or '-'`)
+  const problem = taskNameProblem(task)
+  if (problem !== undefined) throw new UsageError(problem)
   const inputs = readInputs(args)
   const options = submitOptions(args)
   const waitMs = intFlag(args, "timeout", 1, 7 * 86_400_000)

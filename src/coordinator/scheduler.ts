@@ -307,17 +307,30 @@ const leaseTasks = (
   }
 }
 
-/** Jobs in the order they get free capacity: highest effective priority first, then submission order. */
+/**
+ * Jobs in the order they get free capacity. Within a priority level: submission order (FIFO). Across
+ * levels: effective priority (aging lifts a starved level's jobs), ties in submission order.
+ */
 const byPriority = (jobs: JobState[], now: number): JobState[] => {
   if (jobs.length < 2) return jobs
-  let uniform = true
-  const first = jobs[0] as JobState
-  for (const job of jobs) if ((job.spec.priority ?? 0) !== (first.spec.priority ?? 0)) uniform = false
-  // All of one priority: aging cannot reorder them (older waits longer), so submission order stands.
-  if (uniform) return jobs
+  const level = (job: JobState) => job.spec.priority ?? 0
+  const first = level(jobs[0] as JobState)
+  if (jobs.every((job) => level(job) === first)) return jobs // one level: FIFO
   const scored = jobs.map((job, order) => ({ job, order, score: effectivePriority(job, now) }))
   scored.sort((a, b) => b.score - a.score || a.order - b.order)
-  return scored.map((s) => s.job)
+  // The places each level won go to that level's jobs in submission order.
+  const queues = new Map<number, JobState[]>()
+  for (const job of jobs) {
+    const queue = queues.get(level(job))
+    if (queue === undefined) queues.set(level(job), [job])
+    else queue.push(job)
+  }
+  const next = new Map<number, number>()
+  return scored.map(({ job }) => {
+    const at = next.get(level(job)) ?? 0
+    next.set(level(job), at + 1)
+    return (queues.get(level(job)) as JobState[])[at] as JobState
+  })
 }
 
 /** Splits one worker's leases into events bounded in count and in bytes of input. */

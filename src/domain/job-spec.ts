@@ -67,6 +67,15 @@ export const TaskName = Schema.String.check(
 )
 export const isTaskName = (name: string): boolean => /^[A-Za-z0-9_-]{1,64}$/.test(name)
 
+/** Names of built-in job kinds: a user task may not take one (workers advertise kinds and tasks alike). */
+export const RESERVED_TASK_NAMES: ReadonlySet<string> = new Set(["sum", "sumsq", "train", "infer", "task"])
+
+/** Why a name cannot name a user task, or undefined when it can. */
+export const taskNameProblem = (name: string): string | undefined =>
+  !isTaskName(name) ? `task name ${JSON.stringify(name)} must be 1-64 letters, digits, '_' or '-'`
+  : RESERVED_TASK_NAMES.has(name) ? `task name ${JSON.stringify(name)} is reserved for a built-in job kind`
+  : undefined
+
 /**
  * Defaults of the per-job policy (docs/operations.md). Leases: a lease lasts `leaseMs` past the last
  * progress beat; an attempt whose progress does not advance for `stallMs`, or that runs longer than
@@ -212,6 +221,7 @@ export const resolveSpec = (input: unknown, now: number = Date.now()): ResolvedS
 
 const resolveTaskSpec = (input: object, now: number): ResolvedTaskSpec => {
   const spec = decodeOrFail(decodeTaskRequest(input), input)
+  if (RESERVED_TASK_NAMES.has(spec.task)) fail("task", `${JSON.stringify(spec.task)} is reserved for a built-in job kind`)
   if (spec.tasks !== undefined && spec.tasks !== spec.inputs.length) fail("tasks", `is ${spec.tasks}, but there are ${spec.inputs.length} inputs (one task per input)`)
   const bytes = jsonBytes(spec.inputs, "inputs")
   if (bytes > MAX_INPUT_BYTES) {

@@ -39,52 +39,78 @@ export const watchJob = (client: Client, jobId: string): { end: Promise<DtqEvent
   return { end, retries: (f) => (onRetry = f), stop: () => sub.unsubscribe() }
 }
 
+/** How often a wait also asks for the job's state: an end event missed (a reconnect) still ends the wait. */
+const RECHECK_MS = 5000
+
 /**
- * The wire outputs of a job, once it ends. With `checkFirst`, the job's current state is asked for too
- * (it may have ended before the watch began).
+ * The wire outputs of a job, once it ends. With `checkFirst`, the job's current state is asked for at once
+ * (it may have ended before the watch began); every wait asks again every few seconds.
  */
-export const awaitOutputs = async (client: Client, jobId: string, watch: ReturnType<typeof watchJob>, options: AwaitOptions, checkFirst: boolean): Promise<unknown[]> => {
-  const timers: NodeJS.Timeout[] = []
-  try {
-    const waits: Array<Promise<unknown[]>> = [watch.end.then((event) => outputsOfEnd(client, event))]
-    if (checkFirst) {
-      const never = new Promise<unknown[]>(() => undefined)
-      waits.push(
-        client.jobDetail(jobId).then(
-          ({ value }) => (value.job !== undefined && isFinished(value.job.state) ? outputsOfView(client, value.job) : never),
-          () => never // a slow coordinator: the end event still settles the wait
-        )
+export const awaitOutputs = (client: Client, jobId: string, watch: ReturnType<typeof watchJob>, options: AwaitOptions, checkFirst: boolean): Promise<unknown[]> =>
+  new Promise<unknown[]>((resolve, reject) => {
+    const timers: NodeJS.Timeout[] = []
+    let ended = false
+    /** The job's end is known: no more timeouts, polls or checks; the outputs may still take a fetch. */
+    const end = (outputs: () => Promise<unknown[]>) => {
+      if (ended) return
+      ended = true
+      stop()
+      outputs().then(resolve, reject)
+    }
+    const stop = () => {
+      for (const timer of timers) clearTimeout(timer)
+      watch.stop()
+    }
+    void watch.end.then((event) => end(() => outputsOfEnd(client, event)))
+
+    let checking = false
+    const check = () => {
+      if (ended || checking) return
+      checking = true
+      client.jobDetail(jobId).then(
+        ({ value }) => {
+          checking = false
+          const view = value.job
+          if (view !== undefined && isFinished(view.state)) end(() => outputsOfView(client, view))
+        },
+        () => (checking = false) // a slow coordinator: the end event or the next check settles the wait
       )
     }
+    if (checkFirst) check()
+    timers.push(setInterval(check, RECHECK_MS))
+
     const onProgress = options.onProgress
     if (onProgress !== undefined) {
-      watch.retries((e) => onProgress({ type: "retry", jobId, index: e.index, attempt: e.attempt, error: e.reason, delayMs: e.delayMs }))
-      const poll = async () => {
-        const view = await client.ask<{ job?: JobView }>("job", { jobId }).then((r) => r.job, () => undefined)
-        if (view !== undefined) onProgress({ type: "progress", jobId, state: view.state, done: view.done, tasks: view.tasks, progress: view.progress })
+      watch.retries((e) => ended || onProgress({ type: "retry", jobId, index: e.index, attempt: e.attempt, error: e.reason, delayMs: e.delayMs }))
+      let polling = false
+      const poll = () => {
+        if (ended || polling) return
+        polling = true
+        client.ask<{ job?: JobView }>("job", { jobId }).then(
+          ({ job: view }) => {
+            polling = false
+            if (!ended && view !== undefined) onProgress({ type: "progress", jobId, state: view.state, done: view.done, tasks: view.tasks, progress: view.progress })
+          },
+          () => (polling = false)
+        )
       }
-      timers.push(setInterval(() => void poll(), options.progressEveryMs ?? 250))
+      timers.push(setInterval(poll, options.progressEveryMs ?? 250))
     }
+
     if (options.timeout !== undefined) {
       const timeout = options.timeout
-      waits.push(
-        new Promise<unknown[]>((_resolve, reject) => {
-          timers.push(
-            setTimeout(() => {
-              // Rejected first: the JobCancelled that the cancel request leads to must not win the race.
-              reject(new TaskTimeout(jobId, timeout))
-              client.requestCancel(jobId, `the producer stopped waiting after ${timeout} ms`).catch(() => undefined)
-            }, timeout)
-          )
-        })
+      timers.push(
+        setTimeout(() => {
+          if (ended) return
+          ended = true
+          stop()
+          // Rejected first: the JobCancelled that the cancel request leads to must not win the race.
+          reject(new TaskTimeout(jobId, timeout))
+          client.requestCancel(jobId, `the producer stopped waiting after ${timeout} ms`).catch(() => undefined)
+        }, timeout)
       )
     }
-    return await Promise.race(waits)
-  } finally {
-    for (const timer of timers) clearTimeout(timer)
-    watch.stop()
-  }
-}
+  })
 
 const outputsOfEnd = async (client: Client, event: DtqEvent): Promise<unknown[]> => {
   switch (event.type) {

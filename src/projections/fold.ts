@@ -236,7 +236,7 @@ const taskLeased = (state: ClusterState, event: EventOf<"TaskLeased">, r: Reject
     if (job !== undefined && isFinished(job.phase)) continue // moot: the job ended meanwhile
     // The coordinator leases a job's first tasks in the pass that schedules it, right behind its
     // TasksScheduled; should the lease land first (a retried publish), it starts the job itself.
-    if (job?.phase === "queued") startJob(job, event.ts)
+    if (job?.phase === "queued" && lease.index < job.count && lease.attempt === 1) startJob(job, event.ts)
     if (job === undefined || job.phase !== "running") {
       r(`task ${lease.index} of ${lease.jobId}: job is ${job?.phase ?? "unknown"}`)
       continue

@@ -56,8 +56,14 @@ export const decodeInput = (def: AnyTaskDefinition, wire: unknown): Coded => cod
 /** Worker side: the handler's typed output to its wire form. */
 export const encodeOutput = (def: AnyTaskDefinition, output: unknown): Coded => {
   const encoded = codec(def.output, "output").encode(output)
-  return encoded.ok ? asJson(encoded.value, "output") : encoded
+  // Nothing (a Schema.Void task) travels as null.
+  return encoded.ok ? asJson(encoded.value === undefined ? null : encoded.value, "output") : encoded
 }
 
 /** Producer side: the wire output to the typed result. */
-export const decodeOutput = (def: AnyTaskDefinition, wire: unknown): Coded => codec(def.output, "output").decode(wire)
+export const decodeOutput = (def: AnyTaskDefinition, wire: unknown): Coded => {
+  const decoded = codec(def.output, "output").decode(wire)
+  if (decoded.ok || wire !== null) return decoded
+  const nothing = codec(def.output, "output").decode(undefined) // null on the wire may stand for nothing
+  return nothing.ok ? nothing : decoded
+}

@@ -2,7 +2,7 @@
 // The same definition serves the worker (which decodes the input and encodes the output) and the producer
 // (which validates the input before it enters the log and decodes the typed result).
 import { Schema } from "../domain/schema.ts"
-import { isTaskName } from "../domain/job-spec.ts"
+import { taskNameProblem } from "../domain/job-spec.ts"
 import type { TaskContext } from "../worker/task-handler.ts"
 
 /** How a task runs unless a submission says otherwise. Each optional; the cluster's defaults apply. */
@@ -41,7 +41,8 @@ export const defineTask = <I, O, IE, OE>(definition: {
   readonly handler: (input: I, context: TaskContext) => O | Promise<O>
   readonly defaults?: TaskDefaults
 }): TaskDefinition<I, O, IE, OE> => {
-  if (!isTaskName(definition.name)) throw new Error(`task name ${JSON.stringify(definition.name)} must be 1-64 letters, digits, '_' or '-'`)
+  const problem = taskNameProblem(definition.name)
+  if (problem !== undefined) throw new Error(problem)
   if (typeof definition.handler !== "function") throw new Error(`task ${definition.name}: handler must be a function`)
   if (!Schema.isSchema(definition.input) || !Schema.isSchema(definition.output)) {
     throw new Error(`task ${definition.name}: input and output must be Schemas (import { Schema } from "dtq")`)

@@ -4,7 +4,7 @@
 import { existsSync } from "node:fs"
 import { resolve } from "node:path"
 import { pathToFileURL } from "node:url"
-import { isTaskName } from "../domain/job-spec.ts"
+import { taskNameProblem } from "../domain/job-spec.ts"
 import type { TaskHandler } from "../worker/task-handler.ts"
 import { isTaskDefinition, type AnyTaskDefinition } from "./define.ts"
 import { definitionHandler } from "./run.ts"
@@ -31,7 +31,8 @@ export const loadTaskModule = async (path: string): Promise<Map<string, LoadedTa
 
 /** The tasks a loaded module exports. */
 export const tasksOf = (module: Record<string, unknown>, file = "the module"): Map<string, LoadedTask> => {
-  const exported = module.tasks ?? module.default
+  const fallback = module.default as { tasks?: unknown } | undefined
+  const exported = module.tasks ?? (typeof fallback === "object" && fallback !== null && "tasks" in fallback && !isTaskDefinition(fallback) ? fallback.tasks : fallback)
   const entries: Array<[string | undefined, unknown]> =
     isTaskDefinition(exported) ? [[undefined, exported]]
     : Array.isArray(exported) ? exported.map((value) => [undefined, value])
@@ -57,6 +58,7 @@ const toTask = (key: string | undefined, value: unknown, file: string): LoadedTa
   const handler = typeof value === "function" ? value : (value as { handler?: unknown } | null)?.handler
   if (key === undefined) throw new TaskModuleError(`--tasks: ${where} in ${file} is not a task definition (use defineTask)`)
   if (typeof handler !== "function") throw new TaskModuleError(`--tasks: ${where} in ${file} has no handler function`)
-  if (!isTaskName(key)) throw new TaskModuleError(`--tasks: task name ${JSON.stringify(key)} must be 1-64 letters, digits, '_' or '-'`)
+  const problem = taskNameProblem(key)
+  if (problem !== undefined) throw new TaskModuleError(`--tasks: ${problem}`)
   return { name: key, handler: handler as TaskHandler }
 }

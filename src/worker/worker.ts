@@ -7,7 +7,7 @@ import { decodeEvent } from "../domain/event-codec.ts"
 import type { DtqEvent, EventOf } from "../domain/events.ts"
 import { newEventId, newProcessId } from "../domain/ids.ts"
 import { connectCluster } from "../nats/connection.ts"
-import { EventLog, type Tail } from "../nats/event-log.ts"
+import { AppendRefused, EventLog, type Tail } from "../nats/event-log.ts"
 import { CHAT_SUBJECT, TASK_CHECK_QUEUE, eventTypeSubject, heartbeatSubject, leaseSubject, taskCheckSubject, workerPingSubject } from "../nats/subjects.ts"
 import { decodeInput } from "../tasks/codec.ts"
 import { jsonProblem } from "../domain/json.ts"
@@ -236,7 +236,7 @@ export class Worker {
       const handler = this.#handlers.get(lease.kind)
       if (handler === undefined) throw new TaskError(`this worker has no handler for task kind ${lease.kind}`, { retryable: true })
       await beforeTask(this.#faults, signal)
-      const result = await handler(lease.input, {
+      const returned = await handler(lease.input, {
         signal,
         jobId: lease.jobId,
         index: lease.index,
@@ -247,6 +247,7 @@ export class Worker {
       })
       afterTask(this.#faults)
       if (signal.aborted) return
+      const result = returned === undefined ? null : returned // a task that returns nothing returns null
       const problem = typeof result === "string" ? undefined : jsonProblem(result, "the result")
       if (problem !== undefined) throw new TaskError(`${problem.path} ${problem.reason}`, { retryable: false })
       const size = resultBytes(result)
@@ -299,11 +300,11 @@ export class Worker {
 
   #flush(): void {
     while (this.#results.length > 0) {
-      const results = this.#results.splice(0, batchLength(this.#results))
+      const results = this.#results.splice(0, batchLength(this.#results, (r) => resultBytes(r.result)))
       this.#send({ type: "TaskCompleted", ...this.#envelope(), workerId: this.id, results })
     }
     while (this.#failures.length > 0) {
-      const failures = this.#failures.splice(0, MAX_BATCH)
+      const failures = this.#failures.splice(0, batchLength(this.#failures, (f) => f.error.length * 3))
       this.#send({ type: "TaskFailed", ...this.#envelope(), workerId: this.id, failures })
     }
   }
@@ -329,6 +330,11 @@ export class Worker {
       (error: Error) => {
         this.#unsent.delete(attempt)
         if (this.#stopped && this.nc.isClosed()) return
+        if (error instanceof AppendRefused) {
+          // Refused for good (too large, say): its tasks' leases run out and they are retried elsewhere.
+          this.#say(`the log refused ${event.type} (${error.message}); not retrying it`)
+          return
+        }
         this.#say(`could not record ${event.type} (${error.message}); retrying`)
         setTimeout(() => this.#send(event), 1000)
       }
@@ -372,18 +378,18 @@ export class Worker {
   }
 }
 
-/** Bytes of a result as JSON (short strings, the built-in kinds' results, are not measured). */
+/** UTF-8 bytes of a result as JSON (short strings, the built-in kinds' results, are bounded, not measured). */
 const resultBytes = (result: unknown): number => {
-  if (typeof result === "string" && result.length < 1024) return result.length + 2
-  return JSON.stringify(result ?? null).length
+  if (typeof result === "string" && result.length < 1024) return 3 * result.length + 2
+  return Buffer.byteLength(JSON.stringify(result ?? null))
 }
 
-/** How many of the queued results go into the next TaskCompleted: at most MAX_BATCH, and MAX_BATCH_BYTES. */
-const batchLength = (results: ReadonlyArray<Result>): number => {
+/** How many of the queued reports go into the next event: at most MAX_BATCH, and about MAX_BATCH_BYTES. */
+const batchLength = <T>(reports: ReadonlyArray<T>, bytesOf: (report: T) => number): number => {
   let bytes = 0
-  const n = Math.min(results.length, MAX_BATCH)
+  const n = Math.min(reports.length, MAX_BATCH)
   for (let i = 0; i < n; i++) {
-    bytes += resultBytes((results[i] as Result).result) + 64
+    bytes += bytesOf(reports[i] as T) + 96
     if (bytes > MAX_BATCH_BYTES && i > 0) return i
   }
   return n

@@ -281,3 +281,20 @@ describe("plan: how task jobs end", () => {
     ])
   })
 })
+
+describe("plan: first come, first served within a priority level", () => {
+  it("keeps submission order among equal priorities, whatever their leases and whatever other levels wait", () => {
+    const build = (withOtherLevel: boolean): F.Log => {
+      const log = clusterOf({ w1: 1 })
+      running(log, "a", taskSpec(3, { agingMs: 1000 }), 1000)
+      running(log, "b", taskSpec(3, { agingMs: 1000 }), 2000)
+      // a got a lease recently, b has waited since 2000: still a first (FIFO within the level).
+      log.apply(F.taskLeased("w1", [{ jobId: "a", index: 0, attempt: 1 }], { ts: 9000 }))
+      log.apply(F.taskCompleted("w1", [{ jobId: "a", index: 0, attempt: 1, result: "x" }], { ts: 9500 }))
+      if (withOtherLevel) running(log, "low", taskSpec(1, { priority: -1, agingMs: 1_000_000 }), 9000)
+      return log
+    }
+    expect(leased(plan(build(false).state, new InFlight(), NOW, options))).toEqual(["a/1"])
+    expect(leased(plan(build(true).state, new InFlight(), NOW, options))).toEqual(["a/1"])
+  })
+})

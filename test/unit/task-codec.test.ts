@@ -229,3 +229,24 @@ describe("definitionHandler: running a defined task on a worker", () => {
     expect(error.retryable).toBe(true)
   })
 })
+
+describe("names and results the built-in kinds or JSON would trip over", () => {
+  it("reserves the built-in kinds' names", () => {
+    for (const name of ["sum", "sumsq", "train", "infer", "task"]) {
+      expect(thrown(() => defineTask({ name, input: Schema.Unknown, output: Schema.Unknown, handler: (x) => x }))).toBe(
+        `task name ${JSON.stringify(name)} is reserved for a built-in job kind`
+      )
+      expect(thrown(() => tasksOf({ tasks: { [name]: () => 1 } }, "m.ts"))).toBe(`--tasks: task name ${JSON.stringify(name)} is reserved for a built-in job kind`)
+    }
+  })
+
+  it("loads `export default { tasks: [...] }`", () => {
+    expect([...tasksOf({ default: { tasks: [counter, dated] } }).keys()]).toEqual(["count", "dated"])
+  })
+
+  it("a task that returns nothing returns null, and its caller gets nothing back", () => {
+    const nothing = defineTask({ name: "nothing", input: Schema.Unknown, output: Schema.Void, handler: () => undefined })
+    expect(encodeOutput(nothing, undefined)).toEqual({ ok: true, value: null })
+    expect(decodeOutput(nothing, null)).toEqual({ ok: true, value: undefined })
+  })
+})

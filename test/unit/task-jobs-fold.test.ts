@@ -204,3 +204,16 @@ describe("views of task jobs", () => {
     expect(page?.outputs.length).toBe(1)
   })
 })
+
+describe("fold: a lease that starts a queued job", () => {
+  it("starts it only when the lease itself is valid (a set-aside lease changes nothing)", () => {
+    const log = withJob(["a", "b"], { queued: true })
+    log.apply(F.taskLeased("w1", [lease(5)], { ts: 1500 }))
+    expect(jobOf(log).phase).toBe("queued")
+    expect(jobOf(log).startedAt).toBeUndefined()
+    log.apply(F.taskLeased("w1", [lease(1, 2)], { ts: 1600 }))
+    expect(jobOf(log).phase).toBe("queued")
+    log.apply(F.taskLeased("w1", [lease(1)], { ts: 1700 }))
+    expect(jobOf(log)).toMatchObject({ phase: "running", startedAt: 1700 })
+  })
+})

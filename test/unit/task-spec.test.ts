@@ -188,3 +188,9 @@ describe("resolveSpec, kind task: unknown keys", () => {
     expect(fieldOf({ ...base, delay: 100 })).toBe("delay")
   })
 })
+
+describe("resolveSpec, kind task: reserved names", () => {
+  it("refuses a built-in kind's name as a task name", () => {
+    expect(() => resolveSpec({ kind: "task", task: "sum", inputs: [1] })).toThrow('"sum" is reserved for a built-in job kind')
+  })
+})
