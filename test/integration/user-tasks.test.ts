@@ -208,7 +208,8 @@ describe("user-defined tasks", () => {
   it("never starves a low-priority task: aging lifts it above a stream of urgent ones", async () => {
     const highs: Array<Promise<unknown>> = []
     const urgent = () => highs.push(client.submit(tasks.nap, { ms: 100, label: "urgent" }, { priority: "high", timeout: 60_000 }))
-    for (let i = 0; i < 12; i++) urgent()
+    // Enough urgent work queued (4 slots, 3 s of it) that the cluster is seen saturated even on a slow machine.
+    for (let i = 0; i < 120; i++) urgent()
     await waitFor("the cluster to be saturated", async () => ((await client.workers()).value.workers.filter((w) => w.kinds.includes("nap")).every((w) => w.inFlight === w.slots) ? true : undefined))
     const low = await client.enqueue(tasks.nap, { ms: 10, label: "patient" }, { priority: -5, agingMs: 100 })
     const until = Date.now() + 10_000
