@@ -57,7 +57,7 @@ export const rangeCommand = (op: "sum" | "sumsq") => async (argv: string[]): Pro
 }
 
 /** Flags go into the spec as written, so the spec's own validation names the field. */
-const numberField = (args: Parsed, flag: string, field: string): Record<string, unknown> => {
+export const numberField = (args: Parsed, flag: string, field: string): Record<string, unknown> => {
   const raw = stringFlag(args, flag)
   if (raw === undefined) return {}
   const n = Number(raw)

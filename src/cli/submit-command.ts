@@ -9,12 +9,12 @@ import { taskCheckSubject } from "../nats/subjects.ts"
 import { taskRequest, type Client, type SubmitOptions } from "../producer/client.ts"
 import { InvalidInput, JobCancelled, TaskFailed, TaskTimeout } from "../producer/errors.ts"
 import { duration } from "../producer/format.ts"
-import { awaitOutputs, watchJob } from "../producer/task-jobs.ts"
+import { awaitOutputs, watchJob, type JobWatch } from "../producer/task-jobs.ts"
 import { decodeInput } from "../tasks/codec.ts"
 import type { TaskDefaults } from "../tasks/define.ts"
 import { loadTaskModule } from "../tasks/load.ts"
 import { UsageError, boolFlag, intFlag, parseArgs, stringFlag, type Parsed } from "./args.ts"
-import { withClient } from "./job-commands.ts"
+import { numberField, withClient } from "./job-commands.ts"
 
 const out = (text: string) => process.stdout.write(`${text}\n`)
 const note = (text: string) => process.stderr.write(`${text}\n`)
@@ -83,7 +83,7 @@ export const submitCommand = async (argv: string[]): Promise<number> => {
 const waitAndPrint = async (
   client: Client,
   jobId: string,
-  watch: ReturnType<typeof watchJob>,
+  watch: JobWatch,
   args: Parsed,
   count: number,
   waitMs: number | undefined,
@@ -144,13 +144,7 @@ const readInputs = (args: Parsed): unknown[] => {
 }
 
 const submitOptions = (args: Parsed): SubmitOptions => {
-  const num = (flag: string, field: string): Record<string, number> => {
-    const raw = stringFlag(args, flag)
-    if (raw === undefined) return {}
-    const n = Number(raw)
-    if (raw.trim() === "" || !Number.isFinite(n)) throw new BadSpec({ field, message: `must be a number, not ${JSON.stringify(raw)}` })
-    return { [field]: n }
-  }
+  const num = (flag: string, field: string) => numberField(args, flag, field)
   const priority = stringFlag(args, "priority")
   const runAt = stringFlag(args, "run-at")
   let at: number | undefined

@@ -2,6 +2,7 @@
 // Decisions in flight are the coordinator's own events that are published but not yet folded; the
 // overlay keeps the scheduler from deciding the same thing twice while they travel through the log.
 import { taskInput, taskKind, type ResolvedSpec } from "../domain/job-spec.ts"
+import { jsonByteLength } from "../domain/json.ts"
 import { TaskStatus, type ClusterState, type JobState } from "../projections/state.ts"
 import { canRun, clusterMeanMs, freeCapacity, pickSlot, type Rotation, type Slot } from "./placement.ts"
 
@@ -141,7 +142,8 @@ export const plan = (
 ): Draft[] => {
   const drafts: Draft[] = []
   const runnable: JobState[] = []
-  const capacity = anyFreeCapacity(state, inFlight)
+  const slots = freeSlots(state, inFlight)
+  const capacity = slots.length > 0
   for (const jobId of state.activeJobs) {
     const job = state.jobs.get(jobId) as JobState
     // The common case first, cheaply (this loop runs after every batch of events, over every active job):
@@ -180,24 +182,27 @@ export const plan = (
     }
     runnable.push(job)
   }
-  leaseTasks(state, runnable, inFlight, now, options, drafts, wake)
+  leaseTasks(slots, runnable, inFlight, now, options, drafts, wake)
   return drafts
 }
 
-/** Whether any live worker could take a lease now (of any kind); without, no lease can be decided. */
-const anyFreeCapacity = (state: ClusterState, inFlight: InFlight): boolean => {
+/** The live workers that could take a lease now, with how many, in id order (none: no lease can be decided). */
+const freeSlots = (state: ClusterState, inFlight: InFlight): Slot[] => {
   const meanMs = clusterMeanMs(state)
+  const slots: Slot[] = []
   for (const worker of state.workers.values()) {
-    if (worker.phase === "live" && freeCapacity(worker, inFlight, meanMs) > 0 && !inFlight.keys.has(`worker:${worker.workerId}`)) return true
+    if (worker.phase !== "live" || inFlight.keys.has(`worker:${worker.workerId}`)) continue
+    const free = freeCapacity(worker, inFlight, meanMs)
+    if (free > 0) slots.push({ workerId: worker.workerId, kinds: worker.kinds, free })
   }
-  return false
+  return slots.sort((a, b) => (a.workerId < b.workerId ? -1 : 1))
 }
 
 /** JobCompleted: the exact sum, or a task job's outputs (inline when small). */
 const completion = (job: JobState): Draft => {
   if (job.outputs === undefined) return { type: "JobCompleted", jobId: job.jobId, result: job.sum.toString() }
   const result = `${job.count} task${job.count === 1 ? "" : "s"} completed`
-  const bytes = Buffer.byteLength(JSON.stringify(job.outputs))
+  const bytes = jsonByteLength(job.outputs)
   return bytes <= MAX_INLINE_OUTPUT_BYTES ? { type: "JobCompleted", jobId: job.jobId, result, outputs: job.outputs } : { type: "JobCompleted", jobId: job.jobId, result }
 }
 
@@ -256,7 +261,7 @@ const decideFailures = (job: JobState, inFlight: InFlight, now: number, options:
 
 /** Fills free worker capacity with runnable tasks, jobs in submission order, each placed by its job's policy. */
 const leaseTasks = (
-  state: ClusterState,
+  slots: Slot[],
   jobs: JobState[],
   inFlight: InFlight,
   now: number,
@@ -264,16 +269,7 @@ const leaseTasks = (
   drafts: Draft[],
   wake: Wake
 ): void => {
-  if (jobs.length === 0) return
-  const meanMs = clusterMeanMs(state)
-  const slots: Slot[] = []
-  for (const worker of state.workers.values()) {
-    if (worker.phase !== "live" || inFlight.keys.has(`worker:${worker.workerId}`)) continue
-    const free = freeCapacity(worker, inFlight, meanMs)
-    if (free > 0) slots.push({ workerId: worker.workerId, kinds: worker.kinds, free })
-  }
-  if (slots.length === 0) return
-  slots.sort((a, b) => (a.workerId < b.workerId ? -1 : 1))
+  if (jobs.length === 0 || slots.length === 0) return
   let capacityLeft = slots.reduce((n, s) => n + s.free, 0)
   const byWorker = new Map<string, LeaseDraft[]>()
   const rotation: Rotation = { roundRobin: inFlight.placement.roundRobin, lastPicked: -1 }
@@ -364,7 +360,7 @@ const inputBytes = (spec: ResolvedSpec, index: number): number | undefined => {
     sizes = new Int32Array(spec.tasks).fill(-1)
     inputSizes.set(spec, sizes)
   }
-  if ((sizes[index] ?? -1) < 0) sizes[index] = Buffer.byteLength(JSON.stringify(spec.inputs[index] ?? null))
+  if ((sizes[index] ?? -1) < 0) sizes[index] = jsonByteLength(spec.inputs[index])
   return sizes[index]
 }
 

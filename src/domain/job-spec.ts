@@ -4,7 +4,7 @@
 import { Schema } from "./schema.ts"
 import { BadSpec } from "./errors.ts"
 import { describeIssue } from "./schema-issue.ts"
-import { jsonProblem } from "./json.ts"
+import { jsonByteLength, jsonProblem } from "./json.ts"
 import { chunkOf, parseInteger, rangeLength } from "./range-sum.ts"
 
 export const MAX_TASKS_PER_JOB = 1_000_000
@@ -242,14 +242,7 @@ const resolveTaskSpec = (input: object, now: number): ResolvedTaskSpec => {
 const jsonBytes = (value: unknown, field: string): number => {
   const problem = jsonProblem(value, field)
   if (problem !== undefined) fail(problem.path, problem.reason)
-  let text: string | undefined
-  try {
-    text = JSON.stringify(value)
-  } catch (error) {
-    fail(field, `is not JSON: ${(error as Error).message}`)
-  }
-  if (text === undefined) fail(field, "is not JSON")
-  return Buffer.byteLength(text as string)
+  return jsonByteLength(value)
 }
 
 const decodeOrFail = <A>(decoded: { _tag: "Success"; success: A } | { _tag: "Failure"; failure: unknown }, input: unknown): A => {

@@ -3,6 +3,9 @@
 
 export type JsonProblem = { readonly path: string; readonly reason: string }
 
+/** UTF-8 bytes of a value as JSON text (of a value jsonProblem passed). */
+export const jsonByteLength = (value: unknown): number => Buffer.byteLength(JSON.stringify(value ?? null))
+
 /** The first part of `value` that is not JSON (its path from `path`, and why); undefined when it all is. */
 export const jsonProblem = (value: unknown, path = "", depth = 0, ancestors: object[] = []): JsonProblem | undefined => {
   if (depth > 200) return { path: path.length > 80 ? `${path.slice(0, 80)}...` : path, reason: "is nested more than 200 levels deep" }

@@ -2,20 +2,19 @@
 // Requests go into the log; questions go to the leading coordinator, or to a replay of the log when
 // no coordinator answers.
 import { NoRespondersError, type NatsConnection } from "@nats-io/transport-node"
-import { decodeEvent } from "../domain/event-codec.ts"
 import type { DtqEvent } from "../domain/events.ts"
 import { newEventId, newJobId, newProcessId } from "../domain/ids.ts"
 import { resolveSpec, type ResolvedSpec } from "../domain/job-spec.ts"
 import { decodeOutput, encodeInput } from "../tasks/codec.ts"
 import type { AnyTaskDefinition, InputOf, OutputOf, TaskDefaults } from "../tasks/define.ts"
 import { InvalidInput, InvalidOutput } from "./errors.ts"
-import { awaitOutputs, watchJob, type AwaitOptions } from "./task-jobs.ts"
+import { awaitOutputs, watchJob, type AwaitOptions, type JobWatch } from "./task-jobs.ts"
 import { foldMessage } from "../projections/fold-message.ts"
 import { emptyState, isFinished, type ClusterState, type JobPhase } from "../projections/state.ts"
 import { jobBlocker, jobView, jobsView, workersView, type JobView, type WorkerView } from "../projections/views.ts"
 import { connectCluster } from "../nats/connection.ts"
 import { EventLog } from "../nats/event-log.ts"
-import { CHAT_SUBJECT, controlSubject, eventTypeSubject } from "../nats/subjects.ts"
+import { CHAT_SUBJECT, controlSubject } from "../nats/subjects.ts"
 
 export type JobOutcome = {
   readonly jobId: string
@@ -38,7 +37,6 @@ export type JobDetail = {
 
 export type Progress = { readonly done: number; readonly tasks: number; readonly state: string; readonly coordinator: boolean }
 
-const END_TYPES = ["JobCompleted", "JobFailed", "JobCancelled", "JobRejected"] as const
 
 /** How to run submitted tasks; each falls back to the task definition's defaults, then the cluster's. */
 export type SubmitOptions = TaskDefaults & {
@@ -186,14 +184,14 @@ export class Client {
   async run(request: unknown, onProgress?: (p: Progress) => void): Promise<JobOutcome> {
     const spec = resolveSpec(request)
     const jobId = newJobId()
-    const ended = this.#watchEnd(jobId) // subscribed before the job exists: its end cannot be missed
+    const ended = watchJob(this, jobId) // subscribed before the job exists: its end cannot be missed
     await this.log.append({ type: "JobSubmitted", ...this.#envelope(), jobId, spec })
     return this.#follow(jobId, spec.tasks, ended, onProgress)
   }
 
   /** Follows an existing job to its end; rejects when no such job shows up within 2 s (the coordinator may lag). */
   async wait(jobId: string, onProgress?: (p: Progress) => void): Promise<JobOutcome> {
-    const ended = this.#watchEnd(jobId)
+    const ended = watchJob(this, jobId)
     // A server fail-over can make a lookup time out: those are retried (for up to a minute).
     let view: JobView | undefined
     let unknownFor = 0
@@ -207,7 +205,7 @@ export class Client {
       await sleep(200)
     }
     if (view === undefined) {
-      ended.cancel()
+      ended.stop()
       throw new Error(`unknown job ${jobId}`)
     }
     return this.#follow(jobId, view.tasks, ended, onProgress, view)
@@ -215,34 +213,19 @@ export class Client {
 
   /** Follows a job this client just submitted (it may not be folded yet) to its end. */
   follow(jobId: string, tasks: number, onProgress?: (p: Progress) => void): Promise<JobOutcome> {
-    return this.#follow(jobId, tasks, this.#watchEnd(jobId), onProgress)
-  }
-
-  #watchEnd(jobId: string): { promise: Promise<DtqEvent>; cancel: () => void } {
-    const subs = END_TYPES.map((type) => this.nc.subscribe(eventTypeSubject(type, jobId), { max: 1 }))
-    const cancel = () => subs.forEach((s) => s.unsubscribe())
-    const promise = Promise.race(
-      subs.map(async (sub) => {
-        for await (const msg of sub) {
-          const decoded = decodeEvent(msg.data)
-          if (decoded.ok) return decoded.event
-        }
-        return new Promise<DtqEvent>(() => undefined) // unsubscribed: never settles
-      })
-    )
-    return { promise, cancel }
+    return this.#follow(jobId, tasks, watchJob(this, jobId), onProgress)
   }
 
   async #follow(
     jobId: string,
     tasks: number,
-    ended: { promise: Promise<DtqEvent>; cancel: () => void },
+    ended: JobWatch,
     onProgress?: (p: Progress) => void,
     known?: JobView
   ): Promise<JobOutcome> {
     let finished = known !== undefined && isFinished(known.state) ? known : undefined
     let endEvent: DtqEvent | undefined
-    void ended.promise.then((event) => {
+    void ended.end.then((event) => {
       endEvent = event
     })
     try {
@@ -250,10 +233,10 @@ export class Client {
         const view = await this.#askJob(jobId)
         if (view !== undefined && isFinished(view.state)) finished = view
         onProgress?.({ done: view?.done ?? 0, tasks, state: view?.state ?? "submitted", coordinator: view !== undefined })
-        if (finished === undefined && endEvent === undefined) await Promise.race([ended.promise, sleep(250)])
+        if (finished === undefined && endEvent === undefined) await Promise.race([ended.end, sleep(250)])
       }
     } finally {
-      ended.cancel()
+      ended.stop()
     }
     // The coordinator's view carries the duration; the end event alone is enough when it is gone.
     const view = finished ?? (await this.#askJob(jobId))

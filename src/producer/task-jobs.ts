@@ -23,8 +23,11 @@ export type AwaitOptions = {
 
 const END = new Set(["JobCompleted", "JobFailed", "JobCancelled", "JobRejected"])
 
-/** Subscribes to a job's events before anything can end it; `end` settles with its end event. */
-export const watchJob = (client: Client, jobId: string): { end: Promise<DtqEvent>; retries: (f: (e: EventOf<"RetryScheduled">) => void) => void; stop: () => void } => {
+/** A job's events as they are stored: `end` settles with its end event; `stop` unsubscribes. */
+export type JobWatch = { end: Promise<DtqEvent>; retries: (f: (e: EventOf<"RetryScheduled">) => void) => void; stop: () => void }
+
+/** Subscribes to a job's events before anything can end it. */
+export const watchJob = (client: Client, jobId: string): JobWatch => {
   let onRetry: ((e: EventOf<"RetryScheduled">) => void) | undefined
   let settle: (event: DtqEvent) => void = () => undefined
   const end = new Promise<DtqEvent>((resolve) => (settle = resolve))
@@ -46,7 +49,7 @@ const RECHECK_MS = 5000
  * The wire outputs of a job, once it ends. With `checkFirst`, the job's current state is asked for at once
  * (it may have ended before the watch began); every wait asks again every few seconds.
  */
-export const awaitOutputs = (client: Client, jobId: string, watch: ReturnType<typeof watchJob>, options: AwaitOptions, checkFirst: boolean): Promise<unknown[]> =>
+export const awaitOutputs = (client: Client, jobId: string, watch: JobWatch, options: AwaitOptions, checkFirst: boolean): Promise<unknown[]> =>
   new Promise<unknown[]>((resolve, reject) => {
     const timers: NodeJS.Timeout[] = []
     let ended = false

@@ -1,5 +1,6 @@
 // Read models derived from the state: what `dtq jobs`, `dtq job`, `dtq workers` and `dtq info` show.
 import { taskKind, type ResolvedSumSpec, type ResolvedTaskSpec } from "../domain/job-spec.ts"
+import { jsonByteLength } from "../domain/json.ts"
 import { isFinished, type ClusterState, type JobState, type WorkerState } from "./state.ts"
 
 /** A spec as views show it: a task job's inputs are counted, not repeated (they can be large). */
@@ -119,7 +120,7 @@ export const outputsPage = (job: JobState, offset: number, maxBytes: number): { 
   const outputs: unknown[] = []
   let bytes = 0
   for (let i = Math.max(0, offset); i < job.outputs.length; i++) {
-    const size = Buffer.byteLength(JSON.stringify(job.outputs[i] ?? null)) + 1
+    const size = jsonByteLength(job.outputs[i]) + 1
     if (outputs.length > 0 && bytes + size > maxBytes) break
     outputs.push(job.outputs[i] ?? null)
     bytes += size

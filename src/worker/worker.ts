@@ -10,7 +10,7 @@ import { connectCluster } from "../nats/connection.ts"
 import { AppendRefused, EventLog, type Tail } from "../nats/event-log.ts"
 import { CHAT_SUBJECT, TASK_CHECK_QUEUE, eventTypeSubject, heartbeatSubject, leaseSubject, taskCheckSubject, workerPingSubject } from "../nats/subjects.ts"
 import { decodeInput } from "../tasks/codec.ts"
-import { jsonProblem } from "../domain/json.ts"
+import { jsonByteLength, jsonProblem } from "../domain/json.ts"
 import { tasksOf, type LoadedTask } from "../tasks/load.ts"
 import type { AnyTaskDefinition } from "../tasks/define.ts"
 import { builtinHandlers } from "./builtin-handlers.ts"
@@ -71,7 +71,7 @@ export class Worker {
   readonly #queued = new Map<string, Lease>()
   readonly #subscriptions: Subscription[] = []
   readonly #timers: NodeJS.Timeout[] = []
-  #results: Result[] = []
+  #results: Array<{ readonly report: Result; readonly bytes: number }> = []
   #failures: Failure[] = []
   #flushQueued = false
   readonly #unsent = new Set<Promise<void>>()
@@ -254,7 +254,7 @@ export class Worker {
       if (size > MAX_RESULT_BYTES) {
         throw new TaskError(`the result is ${size} bytes of JSON; a result may have at most ${MAX_RESULT_BYTES} (store bulk data in the Object Store and return its name)`, { retryable: false })
       }
-      this.#results.push({ jobId: lease.jobId, index: lease.index, attempt: lease.attempt, result, ms: performance.now() - started })
+      this.#results.push({ report: { jobId: lease.jobId, index: lease.index, attempt: lease.attempt, result, ms: performance.now() - started }, bytes: size })
       this.completed++
     } catch (error) {
       if (signal.aborted) return
@@ -300,7 +300,7 @@ export class Worker {
 
   #flush(): void {
     while (this.#results.length > 0) {
-      const results = this.#results.splice(0, batchLength(this.#results, (r) => resultBytes(r.result)))
+      const results = this.#results.splice(0, batchLength(this.#results, (r) => r.bytes)).map((r) => r.report)
       this.#send({ type: "TaskCompleted", ...this.#envelope(), workerId: this.id, results })
     }
     while (this.#failures.length > 0) {
@@ -381,7 +381,7 @@ export class Worker {
 /** UTF-8 bytes of a result as JSON (short strings, the built-in kinds' results, are bounded, not measured). */
 const resultBytes = (result: unknown): number => {
   if (typeof result === "string" && result.length < 1024) return 3 * result.length + 2
-  return Buffer.byteLength(JSON.stringify(result ?? null))
+  return jsonByteLength(result)
 }
 
 /** How many of the queued reports go into the next event: at most MAX_BATCH, and about MAX_BATCH_BYTES. */

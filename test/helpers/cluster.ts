@@ -84,9 +84,12 @@ export const startTestCluster = async (): Promise<TestCluster> => {
 }
 
 /** Runs `dtq ARGS` to its end (killed after `timeoutMs`). */
-export const runCli = (args: string[], options: { input?: string; timeoutMs?: number } = {}): Promise<CliResult> =>
+export const runCli = (args: string[], options: { input?: string; timeoutMs?: number } = {}): Promise<CliResult> => runNode([CLI_PATH, ...args], options)
+
+/** Runs `node ARGS` (this Node) to its end (killed after `timeoutMs`, default 60 s). */
+export const runNode = (args: string[], options: { input?: string; timeoutMs?: number } = {}): Promise<CliResult> =>
   new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI_PATH, ...args], { stdio: ["pipe", "pipe", "pipe"] })
+    const child = spawn(process.execPath, args, { stdio: ["pipe", "pipe", "pipe"] })
     let stdout = ""
     let stderr = ""
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()))

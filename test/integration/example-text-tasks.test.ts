@@ -1,27 +1,12 @@
 // The example in examples/text-tasks runs as its README says: workers load its task module, its script
 // counts the words of text files on the cluster, and `dtq submit` hashes a text.
-import { spawn } from "node:child_process"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { startTestCluster, type TestCluster } from "../helpers/cluster.ts"
+import { runNode, startTestCluster, type TestCluster } from "../helpers/cluster.ts"
 
 const EXAMPLE = resolve(import.meta.dirname, "../../examples/text-tasks")
-
-const runNode = (args: string[], timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> =>
-  new Promise((done) => {
-    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()))
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs)
-    child.on("exit", (code) => {
-      clearTimeout(timer)
-      done({ code, stdout, stderr })
-    })
-  })
 
 describe("examples/text-tasks", () => {
   let cluster: TestCluster
