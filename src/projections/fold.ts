@@ -233,7 +233,10 @@ const taskLeased = (state: ClusterState, event: EventOf<"TaskLeased">, r: Reject
   if (worker === undefined || worker.phase !== "live") return r(`worker ${event.workerId} is ${worker?.phase ?? "unknown"}, not live`)
   for (const lease of event.leases) {
     const job = state.jobs.get(lease.jobId)
-    if (job !== undefined && isFinished(job.phase)) continue // moot: the job ended meanwhile
+    if (job !== undefined && isFinished(job.phase)) {
+      noteMootAttempt(job, lease.index, lease.attempt) // moot: the job ended meanwhile
+      continue
+    }
     // The coordinator leases a job's first tasks in the pass that schedules it, right behind its
     // TasksScheduled; should the lease land first (a retried publish), it starts the job itself.
     if (job?.phase === "queued" && lease.index < job.count && lease.attempt === 1) startJob(job, event.ts)
@@ -246,7 +249,10 @@ const taskLeased = (state: ClusterState, event: EventOf<"TaskLeased">, r: Reject
       continue
     }
     const status = job.status[lease.index]
-    if (status === TaskStatus.Done || status === TaskStatus.Dead) continue // moot: it finished meanwhile
+    if (status === TaskStatus.Done || status === TaskStatus.Dead) {
+      noteMootAttempt(job, lease.index, lease.attempt) // moot: it finished meanwhile
+      continue
+    }
     if (lease.attempt !== (job.attempts[lease.index] ?? 0) + 1) {
       r(`task ${lease.index} of ${job.jobId}: attempt ${lease.attempt} is not the next attempt`)
       continue
@@ -272,6 +278,14 @@ const taskLeased = (state: ClusterState, event: EventOf<"TaskLeased">, r: Reject
     worker.assigned++
     while (job.cursor < job.count && job.attempts[job.cursor] !== 0) job.cursor++
   }
+}
+
+/**
+ * A moot lease still reached its worker (workers read leases from the log), which may run it and
+ * report: its attempt is counted, so that late result is a duplicate, not a result "never leased".
+ */
+const noteMootAttempt = (job: JobState, index: number, attempt: number): void => {
+  if (index < job.attempts.length && attempt === (job.attempts[index] ?? 0) + 1) job.attempts[index] = attempt
 }
 
 const progressBeat = (state: ClusterState, event: EventOf<"ProgressBeat">): void => {

@@ -461,10 +461,19 @@ describe("failures, retries and the end of a job", () => {
     log.apply(lease("w2", 0, 2))
     expect(job(log).status[0]).toBe(TaskStatus.Running)
     expect(job(log).needsDecision.has(0)).toBe(false)
-    const rejected = log.state.rejectedCount
+    let rejected = log.state.rejectedCount
     log.apply(lease("w2", 1, 2))
     expect(log.state.rejectedCount).toBe(rejected) // moot: task 1 is done
-    expect(job(log).attempts[1]).toBe(1)
+    expect(job(log).status[1]).toBe(TaskStatus.Done)
+    // The moot lease still reached w2, which may run it: its result is a duplicate, not "never leased".
+    expect(job(log).attempts[1]).toBe(2)
+    log.apply(result("w2", 1, 2))
+    expect(log.state.rejectedCount).toBe(rejected)
+    expect(job(log)).toMatchObject({ done: 1, duplicates: 1 })
+    // A result for an attempt beyond the moot one is still refused.
+    log.apply(result("w2", 1, 3))
+    expect(log.rejectedReasons.at(-1)).toBe(`TaskCompleted: result for task 1 attempt 3 of ${JOB}, which was never leased`)
+    rejected++
     log.apply(lease("w2", 4))
     expect(log.rejectedReasons.at(-1)).toBe(`TaskLeased: task 4 of ${JOB}: the job has 4 tasks`)
     log.apply(F.taskLeased("w2", [{ jobId: "nope", index: 0, attempt: 1 }]))
