@@ -21,6 +21,7 @@ import { promptCommand } from "./prompt-command.ts"
 import { coordinatorCommand, workerCommand } from "./roles.ts"
 import { upCommand } from "./up.ts"
 import { submitCommand } from "./submit-command.ts"
+import { resumeCommand, trainCommand } from "./train-command.ts"
 import { InvalidInput } from "../producer/errors.ts"
 import { TaskModuleError } from "../tasks/load.ts"
 
@@ -43,6 +44,10 @@ jobs
   dtq submit NAME --input JSON | --input-file FILE [--batch]  a user-defined task (--batch: a JSON array, a task each)
       [--wait [--timeout MS]] [--json] [--tasks MODULE]        --tasks checks the input with the module's own Schema
       [--priority low|normal|high|N] [--delay-ms MS | --run-at ISO] [--max-attempts N] [--backoff-ms MS] [--timeout-ms MS]
+  dtq train k=v ... [--wait] [--json] [--out DIR]              distributed training (keys: docs/training.md), e.g.
+      model=softmax|logreg|linreg|mlp task=multiclass|binary_is_zero mode=sync|async|avg workers=2 epochs=5
+      batchSize=128 lr=0.5 seed=42 data=FILE|OBJECT test=FILE|OBJECT samples=N hidden=64 patience=3 ...
+  dtq resume JOB k=v ... [--wait] [--json] [--out DIR]         a new training job warm-started from JOB's weights
   dtq jobs | dtq job ID [--wait] | dtq workers [--verbose] | dtq cancel ID
   dtq producer                                                 the interactive prompt (try: help)
   dtq chat TEXT                                                a message every producer and worker prints
@@ -76,8 +81,8 @@ export const COMMANDS: Record<string, Command> = {
   replay: replayCommand,
   events: eventsCommand,
   demo: demoCommand,
-  train: notYet("train", 5),
-  resume: notYet("resume", 5),
+  train: trainCommand,
+  resume: resumeCommand,
   infer: notYet("infer", 7),
   plot: notYet("plot", 6),
   submit: submitCommand

@@ -5,6 +5,7 @@ import { stateDigest } from "../projections/digest.ts"
 import { RESULTS_PAGE_BYTES, jobBlocker, jobView, jobsView, outputsPage, summaryView, workersView } from "../projections/views.ts"
 import { EVENTS_STREAM, controlSubject } from "../nats/subjects.ts"
 import type { Coordinator, SnapshotInfo } from "./coordinator.ts"
+import { trainingReport } from "../reports/training-report.ts"
 
 export type InfoReply = {
   readonly leader: string
@@ -76,6 +77,23 @@ export const serveControl = (coordinator: Coordinator): Subscription[] => {
       }
     }),
     handle("workers", () => ({ workers: workersView(coordinator.state) })),
+    handle("training", () => trainingReport(coordinator.state)),
+    // A training share starting (or restarting after a reclaim) asks where the training stands.
+    handle("train-state", (msg) => {
+      const body = requestBody(msg)
+      const jobId = String(body.jobId ?? "")
+      const job = coordinator.state.jobs.get(jobId)
+      if (job?.training === undefined || job.spec.kind !== "train") return { error: `job ${jobId} is not a training job` }
+      const share = Number(body.share ?? 0)
+      const t = job.training
+      return {
+        spec: job.spec,
+        version: t.version,
+        tensor: t.tensor,
+        finished: t.finished !== undefined || job.phase !== "running",
+        next: t.shareNext[share] ?? { epoch: 1, batch: share }
+      }
+    }),
     handle("results", (msg) => {
       const body = requestBody(msg)
       const jobId = String(body.jobId ?? "")

@@ -20,6 +20,10 @@ import { HeartbeatClock, lostWorkers } from "./liveness.ts"
 import { DEFAULT_SCHEDULER_OPTIONS, InFlight, plan, type Draft } from "./scheduler.ts"
 import { speculativeCopies } from "./speculation.ts"
 import { PRESENCE_ALL, presenceSubject, type Presence } from "./presence.ts"
+import { Trainer, type TrainingDraft } from "./trainer.ts"
+import { TensorStore } from "../nats/tensor-store.ts"
+import { DatasetStore } from "../nats/dataset-store.ts"
+import { ModelStore } from "../nats/model-store.ts"
 
 export type CoordinatorOptions = {
   readonly url: string
@@ -56,6 +60,8 @@ export class Coordinator {
   readonly #options: CoordinatorOptions
   readonly #lease: LeaderLease
   readonly #snapshots: SnapshotStore | undefined
+  readonly tensors: TensorStore
+  readonly #trainer: Trainer
   readonly #inFlight = new InFlight()
   readonly #own = new Map<string, () => void>() // my events in flight: id -> release
   readonly #heartbeats = new HeartbeatClock()
@@ -81,13 +87,22 @@ export class Coordinator {
   /** Takeover timing, for the failover benchmark: when the lease was won and the first decision made. */
   readonly takeover = { leaseAt: 0, firstDecisionAt: 0 }
 
-  private constructor(nc: NatsConnection, log: EventLog, lease: LeaderLease, snapshots: SnapshotStore | undefined, options: CoordinatorOptions & { id: string }) {
+  private constructor(
+    nc: NatsConnection,
+    log: EventLog,
+    lease: LeaderLease,
+    snapshots: SnapshotStore | undefined,
+    stores: { tensors: TensorStore; datasets: DatasetStore; models: ModelStore },
+    options: CoordinatorOptions & { id: string }
+  ) {
     this.nc = nc
     this.log = log
     this.#lease = lease
     this.#snapshots = snapshots
     this.#options = options
     this.id = options.id
+    this.tensors = stores.tensors
+    this.#trainer = new Trainer({ ...stores, decide: (draft) => this.#decideTraining(draft), say: (line) => this.#say(line) })
   }
 
   static async start(options: CoordinatorOptions): Promise<Coordinator> {
@@ -98,7 +113,8 @@ export class Coordinator {
       const log = await EventLog.open(nc, replicas)
       const lease = await LeaderLease.open(nc, { ttlMs: options.leaseTtlMs ?? 1000, ...replicas })
       const snapshots = options.noSnapshots === true ? undefined : await SnapshotStore.open(nc, replicas)
-      const coordinator = new Coordinator(nc, log, lease, snapshots, { ...options, id })
+      const stores = { tensors: await TensorStore.open(nc, replicas), datasets: await DatasetStore.open(nc, replicas), models: await ModelStore.open(nc, replicas) }
+      const coordinator = new Coordinator(nc, log, lease, snapshots, stores, { ...options, id })
       await coordinator.#run()
       return coordinator
     } catch (error) {
@@ -239,7 +255,8 @@ export class Coordinator {
     const beats = this.nc.subscribe(HEARTBEAT_ALL, {
       callback: (_error, msg) => this.#heartbeats.beat(msg.subject.slice(HEARTBEAT_ALL.length - 1), Date.now())
     })
-    this.#leaderSubscriptions.push(beats, ...serveControl(this))
+    // Gradients fly by into memory, so a step rarely waits for a read from the tensor stream.
+    this.#leaderSubscriptions.push(beats, this.tensors.watch("dtq.tensor.*.g.*"), ...serveControl(this))
     this.#leaderTimers = [setInterval(() => this.#tick(), this.#options.tickMs ?? 100)]
     this.#markDirty()
   }
@@ -386,6 +403,16 @@ export class Coordinator {
     const wake = { at: Infinity }
     for (const draft of plan(this.state, this.#inFlight, now, DEFAULT_SCHEDULER_OPTIONS, wake)) this.#decide(draft, now)
     this.#wakeAt(wake.at, now)
+    this.#trainer.poll(this.state, now)
+  }
+
+  /** A training decision: appended at once (the trainer waits for it to come back through the fold). */
+  async #decideTraining(draft: TrainingDraft): Promise<boolean> {
+    const now = Date.now()
+    if (!this.#mayDecide(now)) return false
+    const event = { ...draft, ...this.#envelope(now), epoch: this.#epoch } as DtqEvent
+    await this.log.append(event)
+    return true
   }
 
   /** A delayed job or a retry comes due at `at`: plan again right then, not at the next tick. */

@@ -200,6 +200,12 @@ const freeSlots = (state: ClusterState, inFlight: InFlight): Slot[] => {
 
 /** JobCompleted: the exact sum, or a task job's outputs (inline when small). */
 const completion = (job: JobState): Draft => {
+  const finished = job.training?.finished
+  if (finished !== undefined) {
+    const accuracy = finished.testAccuracy ?? finished.trainAccuracy
+    const result = accuracy === null || accuracy === undefined ? `loss ${(finished.testLoss ?? finished.loss).toFixed(6)}` : `accuracy ${accuracy.toFixed(4)}`
+    return { type: "JobCompleted", jobId: job.jobId, result }
+  }
   if (job.outputs === undefined) return { type: "JobCompleted", jobId: job.jobId, result: job.sum.toString() }
   const result = `${job.count} task${job.count === 1 ? "" : "s"} completed`
   const bytes = jsonByteLength(job.outputs)

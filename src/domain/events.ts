@@ -3,6 +3,7 @@
 // fold sees), writer (role + id). Decisions of the coordinator also carry its epoch.
 import { Schema } from "./schema.ts"
 import { ResolvedSpec } from "./job-spec.ts"
+import { TensorRef } from "./train-spec.ts"
 
 export const EVENT_SCHEMA_VERSION = 1
 
@@ -72,6 +73,23 @@ export const TaskFailed = Schema.Struct({
   failures: Schema.Array(Schema.Struct({ ...TaskRef, error: Schema.String, retryable: Schema.Boolean }))
 })
 
+/** A share's gradient (sync, async) or model delta (avg), computed on model `version`; the tensor is outside the log. */
+export const GradientReported = Schema.Struct({
+  ...envelope("GradientReported", "worker"),
+  workerId: Id,
+  ...TaskRef,
+  version: Count,
+  /** The epoch (from 1) and mini-batch (from 0) it covers; avg mode: the round, batch 0. */
+  epoch: Attempt,
+  batch: Count,
+  rows: Count,
+  /** Summed over the rows (divide by rows for the mean). */
+  loss: Schema.Number.check(Schema.isFinite()),
+  correct: Count,
+  ms: Schema.Number.check(Schema.isGreaterThanOrEqualTo(0)),
+  tensor: TensorRef
+})
+
 // ---- facts (coordinator) ----
 /** A coordinator process started (as a standby until it is elected). */
 export const CoordinatorStarted = Schema.Struct({ ...envelope("CoordinatorStarted", "coordinator"), host: Schema.String, pid: Count })
@@ -138,6 +156,62 @@ export const JobFailed = Schema.Struct({
 export const JobCancelled = Schema.Struct({ ...decision("JobCancelled"), jobId: Id, reason: Schema.String })
 export const WorkerLost = Schema.Struct({ ...decision("WorkerLost"), workerId: Id, reason: Schema.String })
 
+// ---- training decisions (coordinator) ----
+const GradientRef = Schema.Struct({ index: Index, attempt: Attempt, version: Count, epoch: Attempt, batch: Count })
+const Metric = Schema.Number.check(Schema.isFinite())
+
+/** A new model version: the gradients it applied (none for version 0, the initial weights). */
+export const ModelUpdated = Schema.Struct({
+  ...decision("ModelUpdated"),
+  jobId: Id,
+  version: Count,
+  tensor: TensorRef,
+  applied: Schema.Array(GradientRef),
+  lr: Metric
+})
+/** A gradient not applied: too stale (async), a batch already counted, or a straggler past its step. */
+export const GradientDropped = Schema.Struct({ ...decision("GradientDropped"), jobId: Id, gradient: GradientRef, reason: Schema.String })
+export const EpochCompleted = Schema.Struct({
+  ...decision("EpochCompleted"),
+  jobId: Id,
+  /** The training epoch (from 1); `epoch` is the coordinator's term, as in every decision. */
+  trainingEpoch: Attempt,
+  version: Count,
+  /** Mean training loss over the epoch's applied gradients, and their running accuracy. */
+  loss: Metric,
+  trainAccuracy: Schema.NullOr(Metric),
+  testLoss: Schema.optionalKey(Metric),
+  testAccuracy: Schema.optionalKey(Schema.NullOr(Metric)),
+  ms: Metric,
+  samples: Count,
+  samplesPerSec: Metric,
+  workers: Count,
+  mode: Schema.String
+})
+export const EarlyStopped = Schema.Struct({
+  ...decision("EarlyStopped"),
+  jobId: Id,
+  trainingEpoch: Attempt,
+  bestEpoch: Attempt,
+  bestVersion: Count,
+  reason: Schema.String
+})
+/** The trained model is saved (Object Store) and evaluated; the shares end and the job completes. */
+export const TrainingFinished = Schema.Struct({
+  ...decision("TrainingFinished"),
+  jobId: Id,
+  version: Count,
+  epochs: Count,
+  model: Schema.Struct({ bucket: Schema.String, name: Schema.String, digest: Schema.String, bytes: Count }),
+  loss: Metric,
+  trainAccuracy: Schema.NullOr(Metric),
+  testLoss: Schema.optionalKey(Metric),
+  testAccuracy: Schema.optionalKey(Schema.NullOr(Metric)),
+  /** Rows: true class, columns: predicted (2x2 for a binary task). */
+  confusion: Schema.optionalKey(Schema.Array(Schema.Array(Count))),
+  stoppedEarly: Schema.Boolean
+})
+
 export const EventSchemas = {
   JobSubmitted,
   JobCancelRequested,
@@ -158,14 +232,20 @@ export const EventSchemas = {
   JobCompleted,
   JobFailed,
   JobCancelled,
-  WorkerLost
+  WorkerLost,
+  GradientReported,
+  ModelUpdated,
+  GradientDropped,
+  EpochCompleted,
+  EarlyStopped,
+  TrainingFinished
 } as const
 
 export type EventType = keyof typeof EventSchemas
 export type EventOf<T extends EventType> = (typeof EventSchemas)[T]["Type"]
 export type DtqEvent = { [T in EventType]: EventOf<T> }[EventType]
 export type Role = DtqEvent["writer"]["role"]
-export type Decision = Extract<DtqEvent, { epoch: number }>
+export type Decision = Extract<DtqEvent, { epoch: number; writer: { role: "coordinator" } }>
 
 export const EVENT_TYPES = Object.keys(EventSchemas) as ReadonlyArray<EventType>
 export const isEventType = (type: unknown): type is EventType =>

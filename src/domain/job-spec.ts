@@ -6,6 +6,7 @@ import { BadSpec } from "./errors.ts"
 import { describeIssue } from "./schema-issue.ts"
 import { jsonByteLength, jsonProblem } from "./json.ts"
 import { chunkOf, parseInteger, rangeLength } from "./range-sum.ts"
+import { ResolvedTrainFields, trainSpecProblem } from "./train-spec.ts"
 
 export const MAX_TASKS_PER_JOB = 1_000_000
 export const DEFAULT_SUM_TASKS = 100
@@ -174,13 +175,22 @@ export const ResolvedTaskSpec = Schema.Struct({
   ...ResolvedScheduleFields,
   ...ResolvedPolicyFields
 })
-export const ResolvedSpec = Schema.Union([ResolvedSumSpec, ResolvedTaskSpec])
+/** A training job: its data by Object Store name and digest, one task per share (see train-spec.ts). */
+export const ResolvedTrainSpec = Schema.Struct({
+  ...ResolvedTrainFields,
+  name: Schema.optionalKey(Schema.String),
+  ...ResolvedScheduleFields,
+  ...ResolvedPolicyFields
+})
+export const ResolvedSpec = Schema.Union([ResolvedSumSpec, ResolvedTaskSpec, ResolvedTrainSpec])
 export type ResolvedSumSpec = typeof ResolvedSumSpec.Type
 export type ResolvedTaskSpec = typeof ResolvedTaskSpec.Type
-export type ResolvedSpec = ResolvedSumSpec | ResolvedTaskSpec
+export type ResolvedTrainSpec = typeof ResolvedTrainSpec.Type
+export type ResolvedSpec = ResolvedSumSpec | ResolvedTaskSpec | ResolvedTrainSpec
 
 const decodeSumRequest = Schema.decodeUnknownResult(SumSpecRequest, { onExcessProperty: "error" })
 const decodeTaskRequest = Schema.decodeUnknownResult(TaskSpecRequest, { onExcessProperty: "error" })
+const decodeTrainSpec = Schema.decodeUnknownResult(ResolvedTrainSpec, { onExcessProperty: "error" })
 
 const fail = (field: string, message: string): never => {
   throw new BadSpec({ field, message })
@@ -190,9 +200,10 @@ const fail = (field: string, message: string): never => {
 export const resolveSpec = (input: unknown, now: number = Date.now()): ResolvedSpec => {
   if (typeof input !== "object" || input === null || Array.isArray(input)) fail("", "a job spec must be a JSON object")
   const kind = (input as { kind?: unknown }).kind
-  if (kind === undefined) fail("kind", "is missing (one of: sum, sumsq, task)")
+  if (kind === undefined) fail("kind", "is missing (one of: sum, sumsq, task, train)")
   if (kind === "task") return resolveTaskSpec(input as object, now)
-  if (kind !== "sum" && kind !== "sumsq") fail("kind", `unknown job kind ${JSON.stringify(kind)} (one of: sum, sumsq, task)`)
+  if (kind === "train") return resolveTrainSpec(input as object)
+  if (kind !== "sum" && kind !== "sumsq") fail("kind", `unknown job kind ${JSON.stringify(kind)} (one of: sum, sumsq, task, train)`)
   for (const field of ["from", "to"] as const) {
     const value = (input as Record<string, unknown>)[field]
     if (value === undefined) fail(field, "is missing")
@@ -238,6 +249,24 @@ const resolveTaskSpec = (input: object, now: number): ResolvedTaskSpec => {
   }
 }
 
+/**
+ * Training policy defaults: a share holds its lease for the whole training (renewed by beats), so the
+ * per-attempt time limit is long and speculative copies are off (a copy of a share would double its work).
+ */
+export const TRAINING_POLICY = { maxAttempts: 5, maxTaskMs: 7 * 86_400_000, speculation: false } as const
+
+/**
+ * A training spec arrives resolved (the producer has read and uploaded its data): checked field by field,
+ * then as a whole; policy and schedule defaults are filled in.
+ */
+const resolveTrainSpec = (input: object): ResolvedTrainSpec => {
+  const withPolicy = { ...DEFAULT_POLICY, ...TRAINING_POLICY, priority: 0, agingMs: DEFAULT_AGING_MS, ...input }
+  const spec = decodeOrFail(decodeTrainSpec(withPolicy), withPolicy)
+  const problem = trainSpecProblem(spec)
+  if (problem !== undefined) fail(problem.field, problem.message)
+  return spec
+}
+
 /** The size of a value as JSON text (UTF-8 bytes); fails when it is not JSON (a function, NaN, a bigint). */
 const jsonBytes = (value: unknown, field: string): number => {
   const problem = jsonProblem(value, field)
@@ -280,7 +309,7 @@ const pickPolicy = (spec: Partial<Policy>): Partial<Policy> => {
 export type RangeInput = { readonly op: "sum" | "sumsq"; readonly from: string; readonly to: string }
 
 export const taskInput = (spec: ResolvedSpec, index: number): unknown =>
-  spec.kind === "task" ? spec.inputs[index] : rangeInput(spec, index)
+  spec.kind === "task" ? spec.inputs[index] : spec.kind === "train" ? { share: index } : rangeInput(spec, index)
 
 export const rangeInput = (spec: ResolvedSumSpec, index: number): RangeInput => {
   const chunk = chunkOf(BigInt(spec.from), BigInt(spec.to), spec.tasks, index)

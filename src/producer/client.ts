@@ -15,6 +15,12 @@ import { jobBlocker, jobView, jobsView, workersView, type JobView, type WorkerVi
 import { connectCluster } from "../nats/connection.ts"
 import { EventLog } from "../nats/event-log.ts"
 import { CHAT_SUBJECT, controlSubject } from "../nats/subjects.ts"
+import { DatasetStore } from "../nats/dataset-store.ts"
+import { ModelStore } from "../nats/model-store.ts"
+import { TensorStore } from "../nats/tensor-store.ts"
+import { BadSpec } from "../domain/errors.ts"
+import { prepareTraining, type TrainingStores } from "./train-jobs.ts"
+import { trainingReport, type TrainingReport } from "../reports/training-report.ts"
 
 export type JobOutcome = {
   readonly jobId: string
@@ -297,6 +303,71 @@ export class Client {
     if (job === undefined) throw new Error(`unknown job ${jobId}`)
     if (isFinished(job.state)) throw new Error(`job ${jobId} already ${job.state}`)
     await this.log.append({ type: "JobCancelRequested", ...this.#envelope(), jobId, reason })
+  }
+
+  #trainingStores: Promise<TrainingStores> | undefined
+
+  /** The Object Store buckets and tensor stream training uses (opened on first use). */
+  trainingStores(): Promise<TrainingStores> {
+    this.#trainingStores ??= (async () => ({
+      datasets: await DatasetStore.open(this.nc),
+      tensors: await TensorStore.open(this.nc),
+      models: await ModelStore.open(this.nc)
+    }))()
+    return this.#trainingStores
+  }
+
+  /**
+   * Submits a training job: `request` is `{ kind: "train", model, data, ... }` (train-spec.ts). Local data
+   * files are read and parsed here (relative to `cwd`) and uploaded once by digest; a bad file or key
+   * throws BadSpec naming it before anything enters the log.
+   */
+  async train(request: Record<string, unknown>, options: { jobId?: string; cwd?: string } = {}): Promise<{ jobId: string; spec: ResolvedSpec }> {
+    const jobId = options.jobId ?? newJobId()
+    const spec = await prepareTraining({ kind: "train", ...request }, await this.trainingStores(), jobId, options)
+    return this.submitJob(spec, jobId)
+  }
+
+  /** A warm start: a new training job from a finished one's weights and settings, with `overrides`. */
+  async resume(fromJobId: string, overrides: Record<string, unknown>, options: { jobId?: string; cwd?: string } = {}): Promise<{ jobId: string; spec: ResolvedSpec }> {
+    const view = (await this.jobDetail(fromJobId)).value.job
+    if (view === undefined) throw new BadSpec({ field: "job", message: `unknown job ${fromJobId}` })
+    const spec = view.spec
+    const model = view.training?.finished?.model
+    if (spec.kind !== "train" || model === undefined) {
+      throw new BadSpec({ field: "job", message: `job ${fromJobId} is ${spec.kind === "train" ? `a training job that is ${view.state}` : `a ${spec.kind} job`}; resume needs a finished training job` })
+    }
+    const base: Record<string, unknown> = {
+      model: spec.model,
+      task: spec.task,
+      data: spec.data.name,
+      ...(spec.test === undefined ? {} : { test: spec.test.name }),
+      samples: spec.samples,
+      ...(spec.model === "mlp" ? { hidden: spec.hidden } : {}),
+      epochs: spec.epochs,
+      batchSize: spec.batchSize,
+      lr: spec.lr,
+      lrDecay: spec.lrDecay,
+      seed: spec.seed,
+      mode: spec.mode,
+      workers: spec.tasks,
+      backup: spec.backup,
+      staleness: spec.staleness,
+      localEpochs: spec.localEpochs,
+      patience: spec.patience,
+      minDelta: spec.minDelta,
+      normalize: spec.normalize
+    }
+    const jobId = options.jobId ?? newJobId()
+    const request = { kind: "train", ...base, ...overrides }
+    const warmStart = { jobId: fromJobId, model, request }
+    const resolved = await prepareTraining(request, await this.trainingStores(), jobId, { ...options, warmStart })
+    return this.submitJob(resolved, jobId)
+  }
+
+  /** Every training job's epochs and outcome (from the coordinator, or a replay when none runs). */
+  trainingReport(): Promise<Answer<TrainingReport>> {
+    return this.askOrReplay("training", {}, (state) => trainingReport(state))
   }
 
   chat(text: string, from: string = this.id): void {

@@ -39,7 +39,7 @@ export const jobsTable = (jobs: ReadonlyArray<JobView>, total = jobs.length): st
 export const jobDetail = (j: JobView, lastErrors: ReadonlyArray<{ index: number; error: string }> = []): string => {
   const lines = [
     `job       ${j.jobId}${j.name === undefined ? "" : ` (${j.name})`}`,
-    `kind      ${j.spec.kind === "task" ? `task ${j.spec.task}` : `${j.kind}  [${j.spec.from} .. ${j.spec.to}]`}`,
+    `kind      ${kindLine(j.spec)}`,
     ...(j.priority === 0 ? [] : [`priority  ${j.priority}`]),
     ...(j.runAt === undefined ? [] : [`runs at   ${new Date(j.runAt).toISOString()}`]),
     `state     ${j.state}`,
@@ -53,6 +53,14 @@ export const jobDetail = (j: JobView, lastErrors: ReadonlyArray<{ index: number;
   if (j.reason !== undefined) lines.push(`reason    ${j.reason}`)
   for (const e of lastErrors) lines.push(`error     task ${e.index}: ${e.error}`)
   return lines.join("\n")
+}
+
+const kindLine = (spec: JobView["spec"]): string => {
+  if (spec.kind === "task") return `task ${spec.task}`
+  if (spec.kind === "train") {
+    return `train ${spec.model} ${spec.task} mode=${spec.mode} epochs=${spec.epochs} batchSize=${spec.batchSize} lr=${spec.lr} seed=${spec.seed} on ${spec.samples} rows of ${spec.data.source}`
+  }
+  return `${spec.kind}  [${spec.from} .. ${spec.to}]`
 }
 
 export const workersTable = (workers: ReadonlyArray<WorkerView>, verbose: boolean): string => {
@@ -87,6 +95,7 @@ export const eventDetails = (event: DtqEvent): string => {
     case "JobSubmitted": {
       const s = event.spec
       if (s.kind === "task") return `${event.jobId} task ${s.task} x ${s.tasks}${s.priority ? ` priority ${s.priority}` : ""}${s.runAt === undefined ? "" : ` at ${new Date(s.runAt).toISOString()}`}`
+      if (s.kind === "train") return `${event.jobId} train ${s.model} ${s.task} ${s.mode} on ${s.samples} rows of ${s.data.source}, ${s.epochs} epoch(s), ${s.tasks} share(s)`
       return `${event.jobId} ${s.kind} [${s.from} .. ${s.to}] in ${s.tasks} tasks`
     }
     case "TaskLeased":
@@ -124,6 +133,18 @@ export const eventDetails = (event: DtqEvent): string => {
     case "WorkerDraining":
     case "WorkerLeft":
       return event.workerId
+    case "GradientReported":
+      return `${event.jobId}#${event.index}.${event.attempt} on v${event.version} (epoch ${event.epoch} batch ${event.batch}, ${event.rows} rows, loss ${(event.loss / Math.max(1, event.rows)).toFixed(4)}) from ${event.workerId}`
+    case "ModelUpdated":
+      return `${event.jobId} v${event.version}${event.applied.length === 0 ? " (initial)" : ` from ${event.applied.length} gradient(s)`} ${event.tensor.digest.slice(7, 19)}`
+    case "GradientDropped":
+      return `${event.jobId}#${event.gradient.index}.${event.gradient.attempt} on v${event.gradient.version}: ${event.reason}`
+    case "EpochCompleted":
+      return `${event.jobId} epoch ${event.trainingEpoch}: loss ${event.loss.toFixed(4)}${event.testAccuracy == null ? "" : ` test accuracy ${event.testAccuracy.toFixed(4)}`} in ${duration(event.ms)}`
+    case "EarlyStopped":
+      return `${event.jobId} at epoch ${event.trainingEpoch}: ${event.reason}`
+    case "TrainingFinished":
+      return `${event.jobId} v${event.version} after ${event.epochs} epoch(s)${event.testAccuracy == null ? "" : `, test accuracy ${event.testAccuracy.toFixed(4)}`}, model ${event.model.name}`
   }
 }
 

@@ -133,7 +133,7 @@ export class Prompt {
     const jobId = newJobId()
     const following = this.#client.follow(jobId, 0) // subscribed before the job exists: its end cannot be missed
     const { spec } = await this.#client.submitJob(request, jobId)
-    if (spec.kind !== "task") this.#io.print(`submitted ${jobId}: ${spec.kind} of ${spec.from}..${spec.to} in ${spec.tasks} task(s)`)
+    if (spec.kind === "sum" || spec.kind === "sumsq") this.#io.print(`submitted ${jobId}: ${spec.kind} of ${spec.from}..${spec.to} in ${spec.tasks} task(s)`)
     const watch = following.then(
       (o) => this.#io.print(o.state === "completed" ? `${jobId} completed in ${duration(o.durationMs)}: ${o.result}` : `${jobId} ${o.state}: ${o.reason ?? ""}`),
       (error: Error) => this.#io.print(`${jobId}: ${error.message}`)

@@ -17,6 +17,8 @@ import {
   type Run,
   type WorkerState
 } from "./state.ts"
+import * as T from "./training.ts"
+import type { ResolvedTrainSpec } from "../domain/job-spec.ts"
 
 /** Records an event (or part of one) that was not applied, and why. */
 export const reject = (state: ClusterState, seq: number, reason: string): void => {
@@ -35,7 +37,8 @@ export const applyUndecodable = (state: ClusterState, seq: number, reason: strin
 export const applyEvent = (state: ClusterState, seq: number, event: DtqEvent): void => {
   state.seq = seq
   if (event.ts > state.lastTs) state.lastTs = event.ts
-  if ("epoch" in event && event.type !== "CoordinatorElected" && event.epoch !== state.epoch) {
+  // Decisions are fenced by the coordinator's term (a worker's GradientReported has a training epoch instead).
+  if (event.writer.role === "coordinator" && "epoch" in event && event.type !== "CoordinatorElected" && event.epoch !== state.epoch) {
     state.fencedCount++
     reject(state, seq, `${event.type} fenced: epoch ${event.epoch} is not the current epoch ${state.epoch}`)
     return
@@ -129,6 +132,34 @@ export const applyEvent = (state: ClusterState, seq: number, event: DtqEvent): v
         endJob(state, job, "cancelled", event.ts)
         job.reason = event.reason
       })
+    case "GradientReported":
+      return gradientReported(state, event, r)
+    case "ModelUpdated":
+      return withTraining(state, event.jobId, r, (job, spec, t) => {
+        const problem = T.modelUpdateProblem(spec, t, event)
+        if (problem !== undefined) return r(`job ${job.jobId}: ${problem}`)
+        T.modelUpdated(spec, t, event)
+      })
+    case "GradientDropped":
+      return withTraining(state, event.jobId, r, (_job, spec, t) => T.gradientDropped(spec, t, event))
+    case "EpochCompleted":
+      return withTraining(state, event.jobId, r, (job, spec, t) => {
+        const problem = T.epochProblem(t, event)
+        if (problem !== undefined) return r(`job ${job.jobId}: ${problem}`)
+        T.epochCompleted(spec, t, event)
+      })
+    case "EarlyStopped":
+      return withTraining(state, event.jobId, r, (job, _spec, t) => {
+        if (t.stopped !== undefined) return r(`job ${job.jobId} has already stopped early`)
+        t.stopped = { epoch: event.trainingEpoch, bestEpoch: event.bestEpoch, bestVersion: event.bestVersion, reason: event.reason }
+      })
+    case "TrainingFinished":
+      return withTraining(state, event.jobId, r, (job, _spec, t) => {
+        if (t.finished !== undefined) return r(`training of ${job.jobId} has already finished`)
+        const { type: _t, id: _i, v: _v, writer: _w, epoch: _e, jobId: _j, ...finished } = event
+        t.finished = finished
+        t.pending.clear()
+      })
     case "WorkerJoined":
       return workerJoined(state, event)
     case "WorkerDraining":
@@ -157,6 +188,41 @@ const withJob = (state: ClusterState, jobId: string, r: Reject, f: (job: JobStat
   const job = state.jobs.get(jobId)
   if (job === undefined) return r(`unknown job ${jobId}`)
   f(job)
+}
+
+/** A decision about a running training job (moot once the job has ended). */
+const withTraining = (
+  state: ClusterState,
+  jobId: string,
+  r: Reject,
+  f: (job: JobState, spec: ResolvedTrainSpec, training: T.TrainingState) => void
+): void =>
+  withJob(state, jobId, r, (job) => {
+    if (job.training === undefined || job.spec.kind !== "train") return r(`job ${jobId} is a ${job.spec.kind} job, not a training job`)
+    if (isFinished(job.phase)) return // moot: it ended meanwhile
+    if (job.phase !== "running") return r(`job ${jobId} is ${job.phase}, not running`)
+    f(job, job.spec, job.training)
+  })
+
+/** A share's gradient: from the worker that holds the share, on a published version. */
+const gradientReported = (state: ClusterState, event: EventOf<"GradientReported">, r: Reject): void => {
+  const reporter = state.workers.get(event.workerId)
+  if (reporter !== undefined) reporter.lastEventAt = event.ts
+  withTraining(state, event.jobId, r, (job, spec, t) => {
+    if (event.index >= job.count) return r(`job ${job.jobId} has ${job.count} shares, not ${event.index + 1}`)
+    const { run, workerId } = attemptHolder(job, event.index, event.attempt)
+    if (workerId !== event.workerId) {
+      return r(`gradient of share ${event.index} attempt ${event.attempt} of ${job.jobId} from ${event.workerId}, which does not hold it`)
+    }
+    const problem = T.gradientProblem(spec, t, event)
+    if (problem !== undefined) return r(`job ${job.jobId}: ${problem}`)
+    if (run !== undefined) {
+      run.progressAt = event.ts // a gradient is progress: the share is alive and working
+      run.deadline = Math.max(run.deadline, event.ts + job.spec.leaseMs)
+    }
+    if (T.isMoot(spec, t, event)) return
+    T.gradientReported(spec, t, event)
+  })
 }
 
 const withWorker = (state: ClusterState, workerId: string, r: Reject, f: (worker: WorkerState) => void): void => {
@@ -207,7 +273,8 @@ const jobSubmitted = (state: ClusterState, event: EventOf<"JobSubmitted">, r: Re
     failedTask: undefined,
     taskMsTotal: 0,
     recentMs: [],
-    recentMsNext: 0
+    recentMsNext: 0,
+    training: event.spec.kind === "train" ? T.newTrainingState(event.spec) : undefined
   })
 }
 
@@ -331,6 +398,10 @@ const taskCompleted = (state: ClusterState, event: EventOf<"TaskCompleted">, r: 
       r(`result for ${where} from ${event.workerId}, but it is leased to ${workerId}`)
       continue
     }
+    if (job.training !== undefined && job.training.finished === undefined && !isFinished(job.phase)) {
+      r(`result for ${where}: a training share ends only when the training has finished`)
+      continue
+    }
     if (job.status[result.index] === TaskStatus.Done || isFinished(job.phase)) {
       if (run !== undefined) releaseRun(state, job, run, false)
       job.duplicates++
@@ -341,7 +412,8 @@ const taskCompleted = (state: ClusterState, event: EventOf<"TaskCompleted">, r: 
       r(`result for ${where} from ${event.workerId}, which does not hold it`)
       continue
     }
-    const value = job.outputs === undefined ? resultValue(result.result) : 0n
+    // Only sum jobs add their results up; a task job keeps outputs, a training share returns nothing.
+    const value = job.outputs === undefined && job.training === undefined ? resultValue(result.result) : 0n
     if (value === undefined) {
       // A malformed result is set aside, and its attempt fails: the task is retried, never stranded.
       r(`result for ${where} is not a decimal integer string`)

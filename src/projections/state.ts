@@ -2,6 +2,7 @@
 // The fold owns this state and mutates it in place (copying a million-task job per event would make the
 // hot path quadratic); it stays a pure function of the log: no I/O, no clock, no randomness.
 import type { ResolvedSpec } from "../domain/job-spec.ts"
+import type { TrainingState } from "./training.ts"
 
 /** Per-task status, one byte per task. */
 export const TaskStatus = {
@@ -60,6 +61,8 @@ export type JobState = {
   taskMsTotal: number
   recentMs: number[] // durations of the latest finished tasks (a ring of RECENT_DURATIONS), for speculation
   recentMsNext: number
+  /** A training job's model versions, pending gradients and epochs (undefined for other kinds). */
+  training: TrainingState | undefined
 }
 
 /** How many recent task durations a job keeps to estimate its median task time. */

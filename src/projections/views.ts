@@ -1,10 +1,11 @@
 // Read models derived from the state: what `dtq jobs`, `dtq job`, `dtq workers` and `dtq info` show.
-import { taskKind, type ResolvedSumSpec, type ResolvedTaskSpec } from "../domain/job-spec.ts"
+import { taskKind, type ResolvedSumSpec, type ResolvedTaskSpec, type ResolvedTrainSpec } from "../domain/job-spec.ts"
 import { jsonByteLength } from "../domain/json.ts"
 import { isFinished, type ClusterState, type JobState, type WorkerState } from "./state.ts"
+import type { EpochRecord, TrainingState } from "./training.ts"
 
 /** A spec as views show it: a task job's inputs are counted, not repeated (they can be large). */
-export type SpecView = ResolvedSumSpec | (Omit<ResolvedTaskSpec, "inputs"> & { readonly inputs: number })
+export type SpecView = ResolvedSumSpec | ResolvedTrainSpec | (Omit<ResolvedTaskSpec, "inputs"> & { readonly inputs: number })
 
 export type JobView = {
   readonly jobId: string
@@ -32,7 +33,31 @@ export type JobView = {
   readonly endedAt: number | undefined
   readonly durationMs: number | undefined
   readonly spec: SpecView
+  /** A training job's progress: model version, epochs recorded so far, how it ended. */
+  readonly training?: TrainingView
 }
+
+export type TrainingView = {
+  readonly version: number
+  readonly epochsDone: number
+  readonly epochs: ReadonlyArray<EpochRecord>
+  readonly pending: number
+  readonly updates: number
+  readonly dropped: number
+  readonly stopped: TrainingState["stopped"]
+  readonly finished: TrainingState["finished"]
+}
+
+export const trainingView = (t: TrainingState): TrainingView => ({
+  version: t.version,
+  epochsDone: t.epochsDone,
+  epochs: t.epochs,
+  pending: t.pending.size,
+  updates: t.updates,
+  dropped: t.dropped,
+  stopped: t.stopped,
+  finished: t.finished
+})
 
 export const jobView = (job: JobState): JobView => ({
   jobId: job.jobId,
@@ -55,7 +80,8 @@ export const jobView = (job: JobState): JobView => ({
   startedAt: job.startedAt,
   endedAt: job.endedAt,
   durationMs: job.endedAt === undefined ? undefined : job.endedAt - job.submittedAt,
-  spec: job.spec.kind === "task" ? { ...job.spec, inputs: job.spec.inputs.length } : job.spec
+  spec: job.spec.kind === "task" ? { ...job.spec, inputs: job.spec.inputs.length } : job.spec,
+  ...(job.training === undefined ? {} : { training: trainingView(job.training) })
 })
 
 const progressOf = (job: JobState): number => {

@@ -16,6 +16,9 @@ import type { AnyTaskDefinition } from "../tasks/define.ts"
 import { builtinHandlers } from "./builtin-handlers.ts"
 import { NO_FAULTS, afterTask, beforeTask, type FaultOptions } from "./faults.ts"
 import { TaskError, type TaskHandler } from "./task-handler.ts"
+import { trainingShareHandler } from "./training-share.ts"
+import { TensorStore } from "../nats/tensor-store.ts"
+import { DatasetStore } from "../nats/dataset-store.ts"
 
 export type WorkerOptions = {
   readonly url: string
@@ -103,6 +106,12 @@ export class Worker {
       await refuseDuplicate(nc, id)
       const log = await EventLog.open(nc)
       const worker = new Worker(nc, log, id, options)
+      worker.#handlers.set("train", trainingShareHandler({
+        nc,
+        tensors: await TensorStore.open(nc),
+        datasets: await DatasetStore.open(nc),
+        report: (gradient) => worker.#write({ type: "GradientReported", ...worker.#envelope(), workerId: id, ...gradient })
+      }))
       await worker.#join()
       return worker
     } catch (error) {

@@ -1,0 +1,160 @@
+// Turning a training request into a resolved spec: read the data (local files or an Object Store name),
+// parse it (a bad row fails here, naming file, line and column, before anything enters the log), upload
+// it once by digest, fix the model's shape and every default, and publish initial weights when given.
+import { fileURLToPath } from "node:url"
+import { readFile } from "node:fs/promises"
+import type { Dataset } from "../data/dataset.ts"
+import { classCount } from "../data/dataset.ts"
+import { parseCsv, parseCsvFiles } from "../data/csv.ts"
+import { decodeDataset } from "../data/dataset-codec.ts"
+import { DataError } from "../data/errors.ts"
+import { isLocalRef, readDataFiles } from "../data/files.ts"
+import { BadSpec } from "../domain/errors.ts"
+import {
+  DEFAULT_TRAINING,
+  MAX_PARAMETERS,
+  decodeTrainRequest,
+  defaultTask,
+  parameterCount,
+  parseTarget,
+  type DataRef,
+  type TensorRef,
+  type TrainRequest
+} from "../domain/train-spec.ts"
+import type { DatasetStore } from "../nats/dataset-store.ts"
+import type { ModelStore } from "../nats/model-store.ts"
+import type { TensorStore } from "../nats/tensor-store.ts"
+import { parseWeightsCsv } from "../reports/training-files.ts"
+
+/** The shipped MNIST subset (data/mnist/README.md): the default data set. */
+export const DEFAULT_TRAIN_DATA = fileURLToPath(new URL("../../data/mnist/train.csv.gz", import.meta.url))
+export const DEFAULT_TEST_DATA = fileURLToPath(new URL("../../data/mnist/test.csv.gz", import.meta.url))
+
+export type TrainingStores = { readonly datasets: DatasetStore; readonly tensors: TensorStore; readonly models: ModelStore }
+
+const fail = (field: string, message: string): never => {
+  throw new BadSpec({ field, message })
+}
+
+/** A warm start: the finished job whose weights a new one starts from (`dtq resume`). */
+export type WarmStart = { readonly jobId: string; readonly model: { name: string; digest: string }; readonly request: Record<string, unknown> }
+
+/**
+ * The resolved spec of a training request (still to be checked by resolveSpec on submission).
+ * `cwd` anchors relative data paths.
+ */
+export const prepareTraining = async (input: unknown, stores: TrainingStores, jobId: string, options: { cwd?: string; warmStart?: WarmStart } = {}): Promise<Record<string, unknown>> => {
+  const request = decodeTrainRequest(input)
+  const cwd = options.cwd ?? process.cwd()
+  const model = request.model ?? DEFAULT_TRAINING.model
+  const task = request.task ?? defaultTask(model)
+  const target = parseTarget(task, model)
+  const shipped = request.data === undefined
+  const csv = { label: request.csvLabel ?? "first", ...(request.hasHeader === undefined ? {} : { hasHeader: request.hasHeader }) } as const
+  const train = await loadData("data", request.data ?? DEFAULT_TRAIN_DATA, stores.datasets, csv, cwd)
+  const testRef = request.test ?? (shipped ? DEFAULT_TEST_DATA : undefined)
+  const test = testRef === undefined ? undefined : await loadData("test", testRef, stores.datasets, csv, cwd)
+  const features = train.data.features
+  if (request.features !== undefined && request.features !== features) fail("features", `is ${request.features}, but ${train.source} has ${features} feature columns`)
+  if (test !== undefined && test.data.features !== features) fail("test", `${test.source} has ${test.data.features} feature columns; ${train.source} has ${features}`)
+  const samples = request.samples ?? train.data.rows
+  if (samples > train.data.rows) fail("samples", `is ${samples}, but ${train.source} has ${train.data.rows} rows`)
+  let outputs = 1
+  if (target.kind === "multiclass") {
+    const found = Math.max(classCount(train.data), test === undefined ? 0 : classCount(test.data))
+    if (found === 0) fail("task", `multiclass needs labels 0, 1, 2, ...; ${train.source} has a label that is not a non-negative integer`)
+    outputs = request.classes ?? Math.max(2, found)
+    if (outputs < found) fail("classes", `is ${outputs}, but the data has labels up to ${found - 1}`)
+  }
+  const hidden = model === "mlp" ? (request.hidden ?? DEFAULT_TRAINING.hidden) : 0
+  if (model !== "mlp" && request.hidden !== undefined) fail("hidden", `is for model=mlp, not ${model}`)
+  const parameters = parameterCount(model, features, outputs, hidden)
+  if (parameters > MAX_PARAMETERS) {
+    fail(model === "mlp" ? "hidden" : "model", `the model would have ${parameters} parameters; at most ${MAX_PARAMETERS} travel in one message (use fewer hidden units)`)
+  }
+  const init = options.warmStart !== undefined ? "weights" : (request.init ?? (model === "mlp" ? "random" : "zeros"))
+  const initTensor = await initialWeights(request, stores, jobId, parameters, cwd, options.warmStart)
+  const normalize = request.normalize === true ? "minmax" : request.normalize === false ? "none" : (request.normalize ?? "max")
+  return {
+    kind: "train",
+    model,
+    task,
+    target: target.kind === "multiclass" ? { kind: "multiclass", classes: outputs } : target,
+    data: train.ref,
+    ...(test === undefined ? {} : { test: test.ref }),
+    samples,
+    features,
+    outputs,
+    hidden,
+    parameters,
+    normalize,
+    epochs: request.epochs ?? DEFAULT_TRAINING.epochs,
+    batchSize: request.batchSize ?? DEFAULT_TRAINING.batchSize,
+    lr: request.lr ?? DEFAULT_TRAINING.lr,
+    lrDecay: request.lrDecay ?? DEFAULT_TRAINING.lrDecay,
+    seed: request.seed ?? DEFAULT_TRAINING.seed,
+    mode: request.mode ?? DEFAULT_TRAINING.mode,
+    backup: request.backup ?? DEFAULT_TRAINING.backup,
+    staleness: request.staleness ?? DEFAULT_TRAINING.staleness,
+    localEpochs: request.localEpochs ?? DEFAULT_TRAINING.localEpochs,
+    init,
+    ...(initTensor === undefined ? {} : { initTensor }),
+    ...(options.warmStart === undefined ? {} : { resumedFrom: options.warmStart.jobId }),
+    patience: request.patience ?? DEFAULT_TRAINING.patience,
+    minDelta: request.minDelta ?? DEFAULT_TRAINING.minDelta,
+    tasks: request.workers ?? DEFAULT_TRAINING.workers,
+    ...(request.name === undefined ? {} : { name: request.name }),
+    ...(request.priority === undefined ? {} : { priority: typeof request.priority === "string" ? { low: -1, normal: 0, high: 1 }[request.priority] : request.priority }),
+    maxAttempts: request.maxAttempts ?? DEFAULT_TRAINING.maxAttempts
+  }
+}
+
+type Loaded = { readonly data: Dataset; readonly ref: DataRef; readonly source: string }
+
+/** Local files are parsed here; an object name is read from the Object Store (dtq's encoding, or raw CSV). */
+const loadData = async (field: string, ref: string, datasets: DatasetStore, csv: { label: "first" | "last"; hasHeader?: boolean }, cwd: string): Promise<Loaded> => {
+  try {
+    let data: Dataset
+    let source: string
+    if (isLocalRef(ref, cwd)) {
+      const files = await readDataFiles(ref, cwd)
+      data = parseCsvFiles(files, csv)
+      source = ref === DEFAULT_TRAIN_DATA ? "data/mnist/train.csv.gz" : ref === DEFAULT_TEST_DATA ? "data/mnist/test.csv.gz" : ref
+    } else {
+      const bytes = await datasets.raw(ref).catch(() => null)
+      if (bytes === null) return fail(field, `${JSON.stringify(ref)} is neither a file nor an object in the dtq-datasets bucket`)
+      const isEncoded = bytes[0] === 0x44 && bytes[1] === 0x54 && bytes[2] === 0x51 && bytes[3] === 0x44 // "DTQD"
+      data = isEncoded ? decodeDataset(bytes, ref) : parseCsv(bytes, { source: ref, ...csv })
+      source = ref
+    }
+    return { data, ref: await datasets.put(data, source), source }
+  } catch (error) {
+    if (error instanceof DataError) return fail(field, error.message)
+    throw error
+  }
+}
+
+/** init=weights: inline (`w=`), from a file (`wFile=`), or a finished job's model (a warm start). */
+const initialWeights = async (request: TrainRequest, stores: TrainingStores, jobId: string, parameters: number, cwd: string, warm: WarmStart | undefined): Promise<TensorRef | undefined> => {
+  let values: Float32Array | undefined
+  if (warm !== undefined) {
+    values = await stores.models.get(warm.model.name, warm.model.digest)
+    if (values.length !== parameters) fail("model", `job ${warm.jobId}'s model has ${values.length} parameters; with these settings the model has ${parameters}`)
+  } else if (request.w !== undefined) {
+    const numbers = request.w.split(",").map((text, i) => {
+      const value = Number(text)
+      return text.trim() === "" || !Number.isFinite(value) ? fail("w", `value ${i + 1} (${JSON.stringify(text)}) is not a number`) : value
+    })
+    if (numbers.length !== parameters) fail("w", `has ${numbers.length} values; the model has ${parameters} parameters`)
+    values = Float32Array.from(numbers)
+  } else if (request.wFile !== undefined) {
+    const path = request.wFile.startsWith("file:") ? fileURLToPath(new URL(request.wFile, `file://${cwd}/`)) : request.wFile
+    const text = await readFile(path.startsWith("/") ? path : `${cwd}/${path}`, "utf8").catch((error: Error) => fail("wFile", `cannot read ${request.wFile}: ${error.message}`))
+    try {
+      values = parseWeightsCsv(text, parameters)
+    } catch (error) {
+      fail("wFile", `${request.wFile}: ${(error as Error).message}`)
+    }
+  }
+  return values === undefined ? undefined : stores.tensors.put(jobId, "m", values)
+}
