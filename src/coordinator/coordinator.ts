@@ -73,6 +73,7 @@ export class Coordinator {
   #claiming = false
   #stopped = false
   #graceSince = 0
+  #lastTickAt = 0
   #dirty = false
   #tail: Tail | undefined
   #leaderTimers: NodeJS.Timeout[] = []
@@ -388,6 +389,11 @@ export class Coordinator {
   #tick(): void {
     const now = Date.now()
     if (!this.#mayDecide(now)) return
+    // A coordinator that was itself stalled (a long computation, a GC pause) has not read the heartbeats
+    // waiting in its socket: silence it did not observe is not evidence. Everyone gets fresh grace.
+    const tickMs = this.#options.tickMs ?? 100
+    if (this.#lastTickAt > 0 && now - this.#lastTickAt > Math.max(500, 5 * tickMs)) this.#startGrace()
+    this.#lastTickAt = now
     // In this order, each seeing the decisions before it as in flight: a lost worker's leases are
     // reclaimed by WorkerLost alone, and no copy goes to a worker that is being declared lost.
     for (const draft of lostWorkers(this.state, this.#heartbeats, this.#inFlight, now, this.#options.workerTimeoutMs ?? 5000)) this.#decide(draft, now)

@@ -11,7 +11,7 @@ import type { ModelStore } from "../nats/model-store.ts"
 import type { TensorStore } from "../nats/tensor-store.ts"
 import type { ClusterState, JobState } from "../projections/state.ts"
 import { isTrainingOver, shouldStopEarly, syncStep, type PendingGradient, type TrainingState } from "../projections/training.ts"
-import { prepareTrainingData, type TrainingData } from "../training/job-data.ts"
+import { prepareTrainingData, shapeOf, type TrainingData } from "../training/job-data.ts"
 import { epochLearningRate } from "../training/local-trainer.ts"
 import { evaluate, initParameters } from "../training/models.ts"
 
@@ -89,9 +89,11 @@ export class Trainer {
       if (!(await this.#deps.decide(draft))) throw new Error("not leading")
     }
     if (t.version < 0) {
+      // The data is needed only at the first epoch's end: loaded meanwhile, off the critical path.
+      void this.#dataOf(job, spec).catch(() => undefined)
       const initial = spec.initTensor !== undefined
         ? await this.#deps.tensors.get(jobId, "m", spec.initTensor)
-        : initParameters((await this.#dataOf(job, spec)).shape, spec.init === "weights" ? "zeros" : spec.init, spec.seed)
+        : initParameters(shapeOf(spec), spec.init === "weights" ? "zeros" : spec.init, spec.seed)
       const tensor = await this.#deps.tensors.put(jobId, "m", initial)
       await decided({ type: "ModelUpdated", jobId, version: 0, tensor, applied: [], lr: spec.lr })
     } else if (t.awaitingEpoch > 0) {

@@ -13,6 +13,7 @@ import { BadSpec } from "../domain/errors.ts"
 import {
   DEFAULT_TRAINING,
   MAX_PARAMETERS,
+  MODEL_DEFAULTS,
   decodeTrainRequest,
   defaultTask,
   parameterCount,
@@ -66,7 +67,8 @@ export const prepareTraining = async (input: unknown, stores: TrainingStores, jo
     outputs = request.classes ?? Math.max(2, found)
     if (outputs < found) fail("classes", `is ${outputs}, but the data has labels up to ${found - 1}`)
   }
-  const hidden = model === "mlp" ? (request.hidden ?? DEFAULT_TRAINING.hidden) : 0
+  const defaults = MODEL_DEFAULTS[model]
+  const hidden = model === "mlp" ? (request.hidden ?? defaults.hidden) : 0
   if (model !== "mlp" && request.hidden !== undefined) fail("hidden", `is for model=mlp, not ${model}`)
   const parameters = parameterCount(model, features, outputs, hidden)
   if (parameters > MAX_PARAMETERS) {
@@ -88,10 +90,10 @@ export const prepareTraining = async (input: unknown, stores: TrainingStores, jo
     hidden,
     parameters,
     normalize,
-    epochs: request.epochs ?? DEFAULT_TRAINING.epochs,
-    batchSize: request.batchSize ?? DEFAULT_TRAINING.batchSize,
-    lr: request.lr ?? DEFAULT_TRAINING.lr,
-    lrDecay: request.lrDecay ?? DEFAULT_TRAINING.lrDecay,
+    epochs: request.epochs ?? defaults.epochs,
+    batchSize: request.batchSize ?? defaults.batchSize,
+    lr: request.lr ?? defaults.lr,
+    lrDecay: request.lrDecay ?? defaults.lrDecay,
     seed: request.seed ?? DEFAULT_TRAINING.seed,
     mode: request.mode ?? DEFAULT_TRAINING.mode,
     backup: request.backup ?? DEFAULT_TRAINING.backup,

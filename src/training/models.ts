@@ -10,6 +10,7 @@ import {
   mlpForward,
   sigmoidHead,
   softmaxHead,
+  releaseInputs,
   squaredHead,
   useSparseRow,
   workspaceFor,
@@ -109,6 +110,7 @@ export const accumulateGradient = (
     if (shape.kind === "mlp") mlpBackward(shape, params, grad, ws)
     else linearBackward(shape, grad, ws)
   }
+  releaseInputs(ws)
   return { loss, correct, count: rows.length }
 }
 
@@ -139,6 +141,7 @@ export const evaluate = (shape: ModelShape, target: Target, params: Float32Array
     if (ws.predicted === truth) correct++
     confusion[truth]![ws.predicted]!++
   }
+  releaseInputs(ws)
   const rows = data.rows
   return {
     loss: rows === 0 ? 0 : loss / rows,

@@ -11,9 +11,9 @@ import { controlSubject, eventTypeSubject } from "../nats/subjects.ts"
 import type { TensorStore } from "../nats/tensor-store.ts"
 import { nextAsyncBatch, syncStep } from "../projections/training.ts"
 import { prepareTrainingData, type TrainingData } from "../training/job-data.ts"
-import { epochLearningRate, trainShardLocally } from "../training/local-trainer.ts"
-import { accumulateGradient } from "../training/models.ts"
-import { batchRows, epochOrder, shardRows, shareSlice } from "../training/sampling.ts"
+import { epochLearningRate } from "../training/local-trainer.ts"
+import { accumulateGradient, sgdStep } from "../training/models.ts"
+import { batchRows, batchesPerEpoch, epochOrder, mixSeeds, shardRows, shareSlice } from "../training/sampling.ts"
 import { TaskError, type TaskContext, type TaskHandler } from "./task-handler.ts"
 
 /** What the coordinator tells a share when it starts (the `train-state` control reply). */
@@ -234,18 +234,7 @@ class ShareRun {
       const { version, values } = await this.#follow.weights()
       const round = version + 1
       const started = performance.now()
-      const local = trainShardLocally({
-        shape: this.#data.shape,
-        target: this.#data.target,
-        train: this.#data.train,
-        rows: shard,
-        params: values,
-        localEpochs: spec.localEpochs,
-        batchSize: spec.batchSize,
-        lr: epochLearningRate(spec.lr, spec.lrDecay, round - 1),
-        seed: spec.seed,
-        round: round - 1
-      })
+      const local = await this.#trainShard(shard, values, round)
       const delta = local.params
       for (let i = 0; i < delta.length; i++) delta[i] = (delta[i] as number) - (values[i] as number)
       // Per-row means over the local epochs, expressed as sums over the shard's rows.
@@ -254,6 +243,41 @@ class ShareRun {
       this.#context.progress(round / spec.epochs)
       await this.#follow.newerThan(version, this.#share, this.#signal)
     }
+  }
+
+  /**
+   * One avg round on this share's shard: the same SGD as trainShardLocally, batch by batch, yielding to
+   * the event loop every few tens of ms so heartbeats and beats keep flowing during long rounds.
+   */
+  async #trainShard(shard: Int32Array, start: Float32Array, round: number): Promise<{ params: Float32Array; loss: number; correct: number }> {
+    const spec = this.#spec
+    const { shape, target, train } = this.#data
+    const params = start.slice()
+    const grad = this.#grad
+    const shuffled = new Int32Array(shard.length)
+    const roundSeed = mixSeeds(spec.seed, round - 1)
+    const batches = batchesPerEpoch(shard.length, spec.batchSize)
+    const lr = epochLearningRate(spec.lr, spec.lrDecay, round - 1)
+    let loss = 0
+    let correct = 0
+    let since = performance.now()
+    for (let epoch = 0; epoch < spec.localEpochs; epoch++) {
+      const order = epochOrder(shard.length, roundSeed, epoch)
+      for (let i = 0; i < order.length; i++) shuffled[i] = shard[order[i] as number] as number
+      for (let batch = 0; batch < batches; batch++) {
+        grad.fill(0)
+        const sums = accumulateGradient(shape, target, params, train, batchRows(shuffled, batch, spec.batchSize), grad)
+        sgdStep(params, grad, sums.count, lr)
+        loss += sums.loss
+        correct += sums.correct
+        if (performance.now() - since > 50) {
+          await new Promise((resolve) => setImmediate(resolve))
+          if (this.#signal.aborted) throw this.#signal.reason
+          since = performance.now()
+        }
+      }
+    }
+    return { params, loss, correct }
   }
 
   async #gradient(version: number, epoch: number, batch: number, params: Float32Array, rows: Int32Array): Promise<void> {

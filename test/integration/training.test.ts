@@ -29,7 +29,8 @@ describe("distributed training", () => {
   const workers = new Map<string, Child>()
   beforeAll(async () => {
     cluster = await startTestCluster()
-    await cluster.coordinator(["--worker-timeout-ms", "1000"])
+    // Beats come every second: a 2.5 s timeout notices a killed worker quickly without false alarms on 2 busy cores.
+    await cluster.coordinator(["--worker-timeout-ms", "2500"])
     for (const id of ["t1", "t2"]) workers.set(id, await cluster.worker(id))
     client = await cluster.client()
   })
@@ -49,12 +50,20 @@ describe("distributed training", () => {
   })
 
   it("refuses bad requests before anything enters the log, naming the key", async () => {
-    await expect(client.train({ model: "softmax", epochz: 3 })).rejects.toThrow(/epochz/)
-    await expect(client.train({ model: "mlp", hidden: 100000 })).rejects.toThrow(/hidden/)
-    await expect(client.train({ model: "softmax", lr: -1 })).rejects.toThrow(/lr/)
-    await expect(client.train({ model: "logreg", task: "binary_is_seventeen" })).rejects.toThrow(/task/)
-    await expect(client.train({ model: "softmax", data: "no/such/file.csv" })).rejects.toThrow(/no\/such\/file\.csv/)
-    await expect(client.train({ model: "softmax", samples: 9000 })).rejects.toThrow(/samples: is 9000, but data\/mnist\/train\.csv\.gz has 8000 rows/)
+    const refused = async (request: Record<string, unknown>, field: string, message: RegExp) => {
+      const error = await client.train(request).then(() => undefined, (e: unknown) => e)
+      expect(error).toMatchObject({ _tag: "BadSpec", field })
+      expect((error as { message: string }).message).toMatch(message)
+    }
+    const before = (await client.replay()).state.jobs.size
+    await refused({ model: "softmax", epochz: 3 }, "epochz", /unknown training option/)
+    await refused({ model: "mlp", hidden: 4000 }, "hidden", /3,?1\d\d,?\d\d\d parameters|parameters; at most/)
+    await refused({ model: "softmax", lr: -1 }, "lr", /greater than 0/)
+    await refused({ model: "logreg", task: "binary_is_seventeen" }, "task", /not a label/)
+    await refused({ model: "softmax", data: "no/such/file.csv" }, "data", /no\/such\/file\.csv/)
+    await refused({ model: "softmax", samples: 9000 }, "samples", /is 9000, but data\/mnist\/train\.csv\.gz has 8000 rows/)
+    await refused({ model: "softmax", workers: 2, backup: 2 }, "backup", /less than workers/)
+    expect((await client.replay()).state.jobs.size).toBe(before)
   })
 
   // Must show 4: a worker killed mid-training, in each mode; the accuracy stays within a point of an
@@ -77,10 +86,48 @@ describe("distributed training", () => {
     expect(hit.outcome.state).toBe("completed")
     const calmAccuracy = calm.training?.finished?.testAccuracy ?? 0
     const hitAccuracy = hit.training?.finished?.testAccuracy ?? 0
-    console.log(`${mode}: undisturbed ${calmAccuracy}, with a worker killed ${hitAccuracy}`)
+    console.log(`${mode}: undisturbed ${calmAccuracy} in ${calm.outcome.durationMs} ms, with a worker killed ${hitAccuracy} in ${hit.outcome.durationMs} ms`)
     expect(Math.abs(hitAccuracy - calmAccuracy)).toBeLessThanOrEqual(0.01)
     // The killed worker's share was taken back and run again elsewhere.
     const job = (await client.replay()).state.jobs.get(jobId)
     expect(job?.attempts[0]).toBeGreaterThanOrEqual(2)
+  })
+})
+
+// Must show 5: the coordinator killed mid-training; a new one resumes from the last model version in the
+// log (its first version is the next one, not 0) and the training finishes.
+describe("a coordinator killed with SIGKILL mid-training", () => {
+  let cluster: TestCluster
+  let leader: Child | undefined
+  beforeAll(async () => {
+    cluster = await startTestCluster()
+  })
+  afterAll(async () => cluster?.cleanup())
+
+  it.each(["sync", "async"] as const)("is replaced by one that goes on from the last model version (%s)", async (mode) => {
+    const first = leader ?? (await cluster.coordinator(["--worker-timeout-ms", "2500"]))
+    for (const id of [`k1-${mode}`, `k2-${mode}`]) await cluster.worker(id)
+    const client = await cluster.client()
+    const { jobId } = await client.train({ model: "softmax", samples: 4000, epochs: 4, batchSize: 50, lr: 0.5, seed: 3, mode })
+    const versionAt = async () => (await client.job(jobId))?.training?.version ?? -1
+    await waitFor("training well under way", async () => ((await versionAt()) >= 40 ? true : undefined), 60_000, 20)
+    first.process.kill("SIGKILL")
+    await first.exited
+    leader = await cluster.coordinator(["--worker-timeout-ms", "2500"])
+    const { outcome, training } = await finished(client, jobId)
+    expect(outcome.state, outcome.reason).toBe("completed")
+    expect(training?.finished?.testAccuracy).toBeGreaterThan(0.85)
+
+    // Each version was published once, in order, across both terms; the new term went on from the last one.
+    const events = await jobEvents(client, jobId)
+    const updates = events.flatMap((e) => (e.type === "ModelUpdated" ? [{ version: e.version, term: e.epoch }] : []))
+    expect(updates.map((u) => u.version)).toEqual(updates.map((_, i) => i))
+    const firstOfNewTerm = updates.find((u) => u.term > (updates[0]?.term ?? 0))
+    const lastOfOldTerm = updates.filter((u) => u.term === updates[0]?.term).at(-1)
+    expect(firstOfNewTerm?.version).toBe((lastOfOldTerm?.version ?? -2) + 1)
+    expect(lastOfOldTerm?.version).toBeGreaterThanOrEqual(40)
+    console.log(`${mode}: the old coordinator published up to v${lastOfOldTerm?.version}; the new one went on at v${firstOfNewTerm?.version}, finished at v${training?.finished?.version}`)
+    const { state } = await client.replay()
+    expect(state.rejectedCount - state.fencedCount).toBe(0)
   })
 })
