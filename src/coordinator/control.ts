@@ -6,6 +6,7 @@ import { RESULTS_PAGE_BYTES, jobBlocker, jobView, jobsView, outputsPage, summary
 import { EVENTS_STREAM, controlSubject } from "../nats/subjects.ts"
 import type { Coordinator, SnapshotInfo } from "./coordinator.ts"
 import { trainingReport } from "../reports/training-report.ts"
+import { isFinished } from "../projections/state.ts"
 
 export type InfoReply = {
   readonly leader: string
@@ -90,7 +91,8 @@ export const serveControl = (coordinator: Coordinator): Subscription[] => {
         spec: job.spec,
         version: t.version,
         tensor: t.tensor,
-        finished: t.finished !== undefined || job.phase !== "running",
+        // A share may ask before its job's TasksScheduled is folded here: queued is not finished.
+        finished: t.finished !== undefined || isFinished(job.phase),
         next: t.shareNext[share] ?? { epoch: 1, batch: share }
       }
     }),
