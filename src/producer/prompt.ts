@@ -8,10 +8,14 @@ import type { InfoReply } from "../coordinator/control.ts"
 import type { Client } from "./client.ts"
 import { duration, jobDetail, jobsTable, workersTable } from "./format.ts"
 import { parsePromptLine, type PromptLine } from "./pipe-syntax.ts"
+import { trainRequestFromPairs } from "../domain/train-spec.ts"
+import { followTraining } from "../cli/train-command.ts"
 
 export const PROMPT_HELP = `commands (parts separated by | or spaces):
   sum A|B[|tasks=N]        exact sum of A..B; the result is printed when the job ends
   sumsq A|B[|tasks=N]      exact sum of squares
+  train k=v|k=v|...        training, e.g. train model=logreg|task=binary_is_zero|samples=2000|epochs=1 (docs/training.md)
+  resume JOB|k=v|...       a new training job from JOB's weights, its settings with overrides
   jobs                     all jobs          job ID      one job
   workers [verbose]        the workers       list        the task kinds the live workers run
   info                     the leader, its epoch, applied sequence and state digest
@@ -112,7 +116,20 @@ export class Prompt {
         this.#client.chat(line.rest)
         return true
       case "train":
-      case "resume":
+      case "resume": {
+        // The predecessor's syntax: train model=logreg|task=binary_is_zero|samples=2000|...
+        const { kind: _kind, ...request } = trainRequestFromPairs(line.options)
+        if (line.command === "resume" && line.positional[0] === undefined) return p("usage: resume JOB|k=v|..."), true
+        const { jobId } = line.command === "train" ? await this.#client.train(request) : await this.#client.resume(line.positional[0] as string, request)
+        p(`submitted ${jobId} (training); each epoch is printed as it is recorded`)
+        const watch = followTraining(this.#client, jobId, { json: false, outDir: ".", print: (text) => p(text) }).then(
+          () => undefined,
+          (error: Error) => p(`${jobId}: ${error.message}`)
+        )
+        this.#watching.add(watch)
+        void watch.finally(() => this.#watching.delete(watch))
+        return true
+      }
       case "infer":
       case "plot":
         p(`${line.command} is not available in this version yet`)
