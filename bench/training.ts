@@ -70,7 +70,7 @@ if (sections.includes("accuracy")) {
         // avg makes one version per round: more rounds, each a pass over the shard, stand in for the steps.
         const avg = mode === "avg" ? { epochs: model === "mlp" ? 15 : model === "softmax" ? 10 : 3, lrDecay: model === "mlp" ? 0.9 : 0.8 } : {}
         // Async applies each share's gradient alone, on a model a version or two old: a few more epochs.
-        const async = mode === "async" ? (model === "mlp" ? { epochs: 15, lr: 0.3, lrDecay: 0.95 } : { epochs: model === "softmax" ? 10 : 2 }) : {}
+        const async = mode === "async" ? (model === "mlp" ? { epochs: 15, lr: 0.3, lrDecay: 0.95 } : model === "softmax" ? { epochs: 10, lr: 0.5, lrDecay: 0.9 } : { epochs: 2 }) : {}
         const r = await train(client, { model, mode, ...extra, ...avg, ...async })
         row([model, mode, r.spec.epochs, acc(r.accuracy), (r.ms / 1000).toFixed(2)])
       }

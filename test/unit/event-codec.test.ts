@@ -32,7 +32,8 @@ const samples: DtqEvent[] = [
   F.jobCompleted("j-1", "5050"),
   F.jobFailed("j-1", "task 2 failed"),
   F.jobCancelled("j-1", "by request"),
-  F.workerLost("w-1")
+  F.workerLost("w-1"),
+  ...F.trainingEvents("j-1")
 ]
 
 const refusedReason = (decoded: Decoded): string => {
@@ -47,7 +48,7 @@ const encode = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.str
 describe("round trips", () => {
   it("the samples cover every event type", () => {
     expect(new Set(samples.map((e) => e.type))).toEqual(new Set(EVENT_TYPES))
-    expect(EVENT_TYPES).toHaveLength(20)
+    expect(EVENT_TYPES).toHaveLength(26)
     expect(EVENT_TYPES).toContain("AttemptAborted")
   })
 

@@ -160,6 +160,19 @@ export const workerLost = (workerId: string, o: Decided = {}): EventOf<"WorkerLo
   reason: "no heartbeat"
 })
 
+// ---- training ----
+const TENSOR = { digest: `sha256-${"ab".repeat(32)}`, bytes: 40 }
+const GRADIENT = { index: 0, attempt: 1, version: 0, epoch: 1, batch: 0 }
+
+export const trainingEvents = (jobId: string): DtqEvent[] => [
+  { type: "GradientReported", ...workerEnvelope("w-1", {}), workerId: "w-1", jobId, ...GRADIENT, rows: 64, loss: 147.4, correct: 12, ms: 2.5, tensor: TENSOR },
+  { type: "ModelUpdated", ...coordinatorEnvelope({}), jobId, version: 1, tensor: TENSOR, applied: [GRADIENT], lr: 0.5 },
+  { type: "GradientDropped", ...coordinatorEnvelope({}), jobId, gradient: GRADIENT, reason: "stale" },
+  { type: "EpochCompleted", ...coordinatorEnvelope({}), jobId, trainingEpoch: 1, version: 1, loss: 0.4, trainAccuracy: 0.9, testLoss: 0.5, testAccuracy: null, ms: 120, samples: 64, samplesPerSec: 533, workers: 1, mode: "sync" },
+  { type: "EarlyStopped", ...coordinatorEnvelope({}), jobId, trainingEpoch: 4, bestEpoch: 2, bestVersion: 20, reason: "no improvement" },
+  { type: "TrainingFinished", ...coordinatorEnvelope({}), jobId, version: 20, epochs: 4, model: { bucket: "dtq-models", name: jobId, digest: TENSOR.digest, bytes: 40 }, loss: 0.4, trainAccuracy: null, confusion: [[1, 0], [0, 1]], stoppedEarly: true }
+]
+
 // ---- producer requests ----
 export const jobSubmitted = (jobId: string, spec: ResolvedSpec, o: At & { readonly by?: string } = {}): EventOf<"JobSubmitted"> => ({
   type: "JobSubmitted",
