@@ -7,7 +7,7 @@ import { duration } from "../producer/format.ts"
 import { eventTypeSubject } from "../nats/subjects.ts"
 import { writeTrainingFiles } from "../reports/training-files.ts"
 import type { WeightsShape } from "../reports/training-report.ts"
-import type { TrainingView } from "../projections/views.ts"
+import type { JobView, TrainingView } from "../projections/views.ts"
 import { UsageError, boolFlag, parseArgs, stringFlag, type Parsed } from "./args.ts"
 import { withClient } from "./job-commands.ts"
 
@@ -65,7 +65,7 @@ export const followTraining = async (client: Client, jobId: string, options: { j
     const outcome = await client.wait(jobId)
     const view = await client.job(jobId)
     const training = view?.training
-    const files = outcome.state === "completed" ? await writeOutputs(client, jobId, options.outDir) : []
+    const files = outcome.state === "completed" && view !== undefined ? await writeOutputs(client, view, options.outDir) : []
     const result = training === undefined ? outcome.result : trainingResult(training)
     if (options.json) out(JSON.stringify({ ...outcome, result, files }))
     else {
@@ -97,15 +97,13 @@ export const trainingResult = (t: TrainingView): Record<string, unknown> | null 
 }
 
 /** Writes every training job's logs and this job's weights, all from the log's training projection. */
-export const writeOutputs = async (client: Client, jobId: string, outDir: string): Promise<string[]> => {
+export const writeOutputs = async (client: Client, view: JobView, outDir: string): Promise<string[]> => {
   const report = (await client.trainingReport()).value
-  const job = report.jobs.find((j) => j.jobId === jobId)
   const models = new Map<string, { spec: WeightsShape; weights: Float32Array }>()
-  const view = await client.job(jobId)
-  const model = view?.training?.finished?.model
-  if (job !== undefined && model !== undefined && view?.spec.kind === "train") {
+  const model = view.training?.finished?.model
+  if (model !== undefined && view.spec.kind === "train") {
     const { models: store } = await client.trainingStores()
-    models.set(jobId, { spec: view.spec, weights: await store.get(model.name, model.digest) })
+    models.set(view.jobId, { spec: view.spec, weights: await store.get(model.name, model.digest) })
   }
   return writeTrainingFiles(report, outDir, models)
 }

@@ -68,14 +68,18 @@ export class TensorStore {
     return sub
   }
 
-  /** Stores a tensor durably; resolves with its reference. A retried publish is stored once. */
+  /**
+   * Stores a tensor durably; resolves with its reference. A retried publish is stored once. A model (m, b)
+   * is also kept in memory, by reference: the caller must not change `values` afterwards. A gradient is
+   * not (its sender reuses the buffer; the coordinator has it from its subscription).
+   */
   async put(jobId: string, kind: TensorKind, values: Float32Array): Promise<TensorRef> {
     const bytes = tensorBytes(values)
     if (bytes.byteLength > MAX_TENSOR_BYTES) {
       throw new TensorUnavailable(`a tensor of ${bytes.byteLength} bytes is over the ${MAX_TENSOR_BYTES}-byte message limit`)
     }
     const digest = tensorDigest(bytes)
-    this.#remember(digest, values.slice()) // a copy: the caller may reuse its buffer
+    if (kind !== "g") this.#remember(digest, values)
     const subject = tensorSubject(jobId, kind, digest)
     await retryPromise(() => this.#js.publish(subject, bytes, { msgID: `${jobId}.${kind}.${digest}` }), RETRY)
     return { digest, bytes: bytes.byteLength }

@@ -50,7 +50,6 @@ export type TrainingState = {
   finished: Omit<EventOf<"TrainingFinished">, "type" | "id" | "v" | "writer" | "epoch" | "jobId"> | undefined
   updates: number
   dropped: number
-  /** Tensors that may still be needed: the current model and the best one (the rest may be purged). */
 }
 
 export const newTrainingState = (spec: TrainingSpec): TrainingState => ({

@@ -53,22 +53,13 @@ export const trainLocally = (options: LocalTrainingOptions): LocalTrainingResult
   const params = startingParameters(shape, options.init, seed)
   const grad = new Float32Array(params.length)
   const history: Array<EpochMetrics> = []
-  const batches = batchesPerEpoch(train.rows, batchSize)
   for (let epoch = 0; epoch < epochs; epoch++) {
     const started = clock()
     const lr = epochLearningRate(options.lr, options.lrDecay ?? 1, epoch)
     const order = epochOrder(train.rows, seed, epoch)
-    let loss = 0
-    let correct = 0
-    let count = 0
-    for (let batch = 0; batch < batches; batch++) {
-      grad.fill(0)
-      const sums = accumulateGradient(shape, target, params, train, batchRows(order, batch, batchSize), grad)
-      sgdStep(params, grad, sums.count, lr)
-      loss += sums.loss
-      correct += sums.correct
-      count += sums.count
-    }
+    const totals: PassTotals = { loss: 0, correct: 0, count: 0 }
+    drain(sgdPass(shape, target, params, train, order, batchSize, lr, grad, totals))
+    const { loss, correct, count } = totals
     const tested = test === undefined ? undefined : evaluate(shape, target, params, test)
     const metrics: EpochMetrics = {
       epoch: epoch + 1,
@@ -109,26 +100,56 @@ export type ShardTrainingResult = {
 
 /** One avg-mode round on one shard: `localEpochs` passes of mini-batch SGD, deterministic given seed and round. */
 export const trainShardLocally = (options: ShardTrainingOptions): ShardTrainingResult => {
-  const { shape, target, train, rows, localEpochs, batchSize, lr } = options
   const params = options.params.slice()
+  const totals: PassTotals = { loss: 0, correct: 0, count: 0 }
+  drain(shardSteps(options, params, totals))
+  return { params, ...totals }
+}
+
+/**
+ * The steps of an avg round, updating `params` in place and adding to `totals`; it yields after each
+ * step, so a worker can let its heartbeats through during a long round.
+ */
+export function* shardSteps(options: Omit<ShardTrainingOptions, "params">, params: Float32Array, totals: PassTotals): Generator<void> {
+  const { shape, target, train, rows, localEpochs, batchSize, lr } = options
   const grad = new Float32Array(params.length)
   const shuffled = new Int32Array(rows.length)
   const roundSeed = mixSeeds(options.seed, options.round)
-  const batches = batchesPerEpoch(rows.length, batchSize)
-  let loss = 0
-  let correct = 0
-  let count = 0
   for (let epoch = 0; epoch < localEpochs; epoch++) {
     const order = epochOrder(rows.length, roundSeed, epoch)
     for (let i = 0; i < order.length; i++) shuffled[i] = rows[order[i]!]!
-    for (let batch = 0; batch < batches; batch++) {
-      grad.fill(0)
-      const sums = accumulateGradient(shape, target, params, train, batchRows(shuffled, batch, batchSize), grad)
-      sgdStep(params, grad, sums.count, lr)
-      loss += sums.loss
-      correct += sums.correct
-      count += sums.count
-    }
+    yield* sgdPass(shape, target, params, train, shuffled, batchSize, lr, grad, totals)
   }
-  return { params, loss, correct, count }
+}
+
+/** Loss and correct predictions summed over the rows an SGD pass visited, and how many it visited. */
+export type PassTotals = { loss: number; correct: number; count: number }
+
+/** One pass of mini-batch SGD over `order` (rows of `data`), one step per batch; yields after each step. */
+export function* sgdPass(
+  shape: ModelShape,
+  target: Target,
+  params: Float32Array,
+  data: Dataset,
+  order: Int32Array,
+  batchSize: number,
+  lr: number,
+  grad: Float32Array,
+  totals: PassTotals
+): Generator<void> {
+  const batches = batchesPerEpoch(order.length, batchSize)
+  for (let batch = 0; batch < batches; batch++) {
+    grad.fill(0)
+    const sums = accumulateGradient(shape, target, params, data, batchRows(order, batch, batchSize), grad)
+    sgdStep(params, grad, sums.count, lr)
+    totals.loss += sums.loss
+    totals.correct += sums.correct
+    totals.count += sums.count
+    yield
+  }
+}
+
+/** Runs steps to the end. */
+const drain = (steps: Iterator<void>): void => {
+  while (steps.next().done !== true);
 }

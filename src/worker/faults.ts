@@ -1,4 +1,5 @@
 // Fault and load injection for experiments: each rate is a probability per task.
+import { abortableSleep } from "./abortable-sleep.ts"
 import { TaskError } from "./task-handler.ts"
 
 export type FaultOptions = {
@@ -15,21 +16,12 @@ export type FaultOptions = {
 
 export const NO_FAULTS: FaultOptions = { failRate: 0, delayRate: 0, delayMs: 0, rejectRate: 0, fatalRate: 0 }
 
-const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms)
-    signal.addEventListener("abort", () => {
-      clearTimeout(timer)
-      resolve()
-    }, { once: true })
-  })
-
 /** Before the handler: may reject or delay. */
 export const beforeTask = async (faults: FaultOptions, signal: AbortSignal, random = Math.random): Promise<void> => {
   if (faults.rejectRate > 0 && random() < faults.rejectRate) {
     throw new TaskError("rejected by the worker (injected)", { retryable: true })
   }
-  if (faults.delayRate > 0 && random() < faults.delayRate) await sleep(faults.delayMs, signal)
+  if (faults.delayRate > 0 && random() < faults.delayRate) await abortableSleep(faults.delayMs, signal)
 }
 
 /** After the handler: may turn success into failure. */

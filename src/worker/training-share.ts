@@ -11,9 +11,10 @@ import { controlSubject, eventTypeSubject } from "../nats/subjects.ts"
 import type { TensorStore } from "../nats/tensor-store.ts"
 import { nextAsyncBatch, syncStep } from "../projections/training.ts"
 import { prepareTrainingData, type TrainingData } from "../training/job-data.ts"
-import { epochLearningRate } from "../training/local-trainer.ts"
-import { accumulateGradient, sgdStep } from "../training/models.ts"
-import { batchRows, batchesPerEpoch, epochOrder, mixSeeds, shardRows, shareSlice } from "../training/sampling.ts"
+import { epochLearningRate, shardSteps, type PassTotals } from "../training/local-trainer.ts"
+import { accumulateGradient } from "../training/models.ts"
+import { batchRows, epochOrder, shardRows, shareSlice } from "../training/sampling.ts"
+import { abortableSleep } from "./abortable-sleep.ts"
 import { TaskError, type TaskContext, type TaskHandler } from "./task-handler.ts"
 
 /** What the coordinator tells a share when it starts (the `train-state` control reply). */
@@ -74,6 +75,7 @@ class VersionFollower {
   readonly #services: TrainingServices
   readonly #jobId: string
   readonly #subscriptions: Subscription[] = []
+  #share = 0
   version = -1
   tensor: TensorRef | undefined
   done = false
@@ -85,6 +87,7 @@ class VersionFollower {
   }
 
   async start(share: number, signal: AbortSignal): Promise<ShareStart> {
+    this.#share = share
     const { nc, tensors } = this.#services
     // Subscribed before asking, so no version published in between is missed.
     this.#subscriptions.push(
@@ -92,23 +95,23 @@ class VersionFollower {
       nc.subscribe(eventTypeSubject("ModelUpdated", this.#jobId), { callback: (_e, msg) => this.#onEvent(msg.data) }),
       nc.subscribe(eventTypeSubject("TrainingFinished", this.#jobId), { callback: (_e, msg) => this.#onEvent(msg.data) })
     )
-    const start = await this.ask(share, signal)
+    const start = await this.#ask(signal)
     this.#observe(start.version, start.tensor, start.finished)
     return start
   }
 
   /** The coordinator's view of this job for a share; retried while no coordinator answers (a fail-over). */
-  async ask(share: number, signal: AbortSignal): Promise<ShareStart> {
+  async #ask(signal: AbortSignal): Promise<ShareStart> {
     for (let attempt = 0; ; attempt++) {
       if (signal.aborted) throw signal.reason
       try {
-        const reply = await this.#services.nc.request(controlSubject("train-state"), JSON.stringify({ jobId: this.#jobId, share }), { timeout: 2000 })
+        const reply = await this.#services.nc.request(controlSubject("train-state"), JSON.stringify({ jobId: this.#jobId, share: this.#share }), { timeout: 2000 })
         const body = JSON.parse(new TextDecoder().decode(reply.data)) as ShareStart | { error: string }
         if ("error" in body) throw new TaskError(body.error, { retryable: true })
         return body
       } catch (error) {
         if (error instanceof TaskError || attempt >= 30) throw error
-        await sleep(Math.min(1000, 50 * 2 ** attempt), signal)
+        await abortableSleep(Math.min(1000, 50 * 2 ** attempt), signal)
       }
     }
   }
@@ -131,7 +134,7 @@ class VersionFollower {
   }
 
   /** Resolves once a version newer than `version` is out, or training is over. */
-  async newerThan(version: number, share: number, signal: AbortSignal): Promise<void> {
+  async newerThan(version: number, signal: AbortSignal): Promise<void> {
     while (this.version <= version && !this.done) {
       if (signal.aborted) throw signal.reason
       const woken = await new Promise<boolean>((resolve) => {
@@ -144,14 +147,14 @@ class VersionFollower {
       })
       this.#wake = undefined
       if (!woken && this.version <= version && !this.done) {
-        const state = await this.ask(share, signal)
+        const state = await this.#ask(signal)
         this.#observe(state.version, state.tensor, state.finished)
       }
     }
   }
 
   async finished(signal: AbortSignal): Promise<void> {
-    while (!this.done) await this.newerThan(Number.MAX_SAFE_INTEGER, 0, signal)
+    while (!this.done) await this.newerThan(Number.MAX_SAFE_INTEGER, signal)
   }
 
   async weights(): Promise<{ version: number; values: Float32Array }> {
@@ -193,7 +196,7 @@ class ShareRun {
     const spec = this.#spec
     const last = totalVersions(spec)
     let order: { epoch: number; rows: Int32Array } | undefined
-    await this.#follow.newerThan(-1, this.#share, this.#signal)
+    await this.#follow.newerThan(-1, this.#signal)
     while (!this.#follow.done && this.#follow.version < last) {
       const { version, values } = await this.#follow.weights()
       const step = syncStep(spec, version)
@@ -201,7 +204,7 @@ class ShareRun {
       const rows = shareSlice(batchRows(order.rows, step.batch, spec.batchSize), this.#share, spec.tasks)
       await this.#gradient(version, step.epoch, step.batch, values, rows)
       this.#context.progress((version + 1) / last)
-      await this.#follow.newerThan(version, this.#share, this.#signal)
+      await this.#follow.newerThan(version, this.#signal)
     }
   }
 
@@ -211,7 +214,7 @@ class ShareRun {
     const perEpoch = stepsPerEpoch(spec)
     let { epoch, batch } = from
     let order: { epoch: number; rows: Int32Array } | undefined
-    await this.#follow.newerThan(-1, this.#share, this.#signal)
+    await this.#follow.newerThan(-1, this.#signal)
     while (!this.#follow.done && epoch <= spec.epochs) {
       if (batch < perEpoch) {
         const { version, values } = await this.#follow.weights()
@@ -219,7 +222,7 @@ class ShareRun {
         await this.#gradient(version, epoch, batch, values, batchRows(order.rows, batch, spec.batchSize))
         this.#context.progress(((epoch - 1) * perEpoch + batch + 1) / (spec.epochs * perEpoch))
         // At most one gradient of ours in flight: wait until the model has moved on.
-        await this.#follow.newerThan(version, this.#share, this.#signal)
+        await this.#follow.newerThan(version, this.#signal)
       }
       ;({ epoch, batch } = nextAsyncBatch(spec, this.#share, epoch, batch))
     }
@@ -229,7 +232,7 @@ class ShareRun {
   async avg(): Promise<void> {
     const spec = this.#spec
     const shard = shardRows(spec.samples, spec.seed, this.#share, spec.tasks)
-    await this.#follow.newerThan(-1, this.#share, this.#signal)
+    await this.#follow.newerThan(-1, this.#signal)
     while (!this.#follow.done && this.#follow.version < spec.epochs) {
       const { version, values } = await this.#follow.weights()
       const round = version + 1
@@ -241,43 +244,27 @@ class ShareRun {
       const passes = Math.max(1, spec.localEpochs)
       await this.#send(version, round, 0, delta, shard.length, local.loss / passes, Math.round(local.correct / passes), performance.now() - started)
       this.#context.progress(round / spec.epochs)
-      await this.#follow.newerThan(version, this.#share, this.#signal)
+      await this.#follow.newerThan(version, this.#signal)
     }
   }
 
-  /**
-   * One avg round on this share's shard: the same SGD as trainShardLocally, batch by batch, yielding to
-   * the event loop every few tens of ms so heartbeats and beats keep flowing during long rounds.
-   */
+  /** One avg round on this share's shard (trainShardLocally's steps), yielding to the event loop every ~50 ms. */
   async #trainShard(shard: Int32Array, start: Float32Array, round: number): Promise<{ params: Float32Array; loss: number; correct: number }> {
     const spec = this.#spec
-    const { shape, target, train } = this.#data
     const params = start.slice()
-    const grad = this.#grad
-    const shuffled = new Int32Array(shard.length)
-    const roundSeed = mixSeeds(spec.seed, round - 1)
-    const batches = batchesPerEpoch(shard.length, spec.batchSize)
+    const totals: PassTotals = { loss: 0, correct: 0, count: 0 }
+    const { shape, target, train } = this.#data
     const lr = epochLearningRate(spec.lr, spec.lrDecay, round - 1)
-    let loss = 0
-    let correct = 0
+    const steps = shardSteps({ shape, target, train, rows: shard, localEpochs: spec.localEpochs, batchSize: spec.batchSize, lr, seed: spec.seed, round: round - 1 }, params, totals)
     let since = performance.now()
-    for (let epoch = 0; epoch < spec.localEpochs; epoch++) {
-      const order = epochOrder(shard.length, roundSeed, epoch)
-      for (let i = 0; i < order.length; i++) shuffled[i] = shard[order[i] as number] as number
-      for (let batch = 0; batch < batches; batch++) {
-        grad.fill(0)
-        const sums = accumulateGradient(shape, target, params, train, batchRows(shuffled, batch, spec.batchSize), grad)
-        sgdStep(params, grad, sums.count, lr)
-        loss += sums.loss
-        correct += sums.correct
-        if (performance.now() - since > 50) {
-          await new Promise((resolve) => setImmediate(resolve))
-          if (this.#signal.aborted) throw this.#signal.reason
-          since = performance.now()
-        }
+    while (steps.next().done !== true) {
+      if (performance.now() - since > 50) {
+        await new Promise((resolve) => setImmediate(resolve))
+        if (this.#signal.aborted) throw this.#signal.reason
+        since = performance.now()
       }
     }
-    return { params, loss, correct }
+    return { params, loss: totals.loss, correct: totals.correct }
   }
 
   async #gradient(version: number, epoch: number, batch: number, params: Float32Array, rows: Int32Array): Promise<void> {
@@ -295,12 +282,3 @@ class ShareRun {
     await this.#services.report({ jobId, index: this.#share, attempt: this.#context.attempt, version, epoch, batch, rows, loss, correct, ms, tensor })
   }
 }
-
-const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms)
-    signal.addEventListener("abort", () => {
-      clearTimeout(timer)
-      resolve()
-    }, { once: true })
-  })
