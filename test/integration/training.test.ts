@@ -69,7 +69,10 @@ describe("distributed training", () => {
   // Must show 4: a worker killed mid-training, in each mode; the accuracy stays within a point of an
   // undisturbed run with the same seed.
   it.each(["sync", "async", "avg"] as const)("finishes %s training after a worker is SIGKILLed mid-training, within a point of the undisturbed run", async (mode) => {
-    const request = { model: "softmax", samples: 2000, epochs: mode === "avg" ? 6 : 3, batchSize: 100, lr: 0.5, seed: 7, mode, workers: 2 }
+    // Async depends on the order gradients arrive in: more data and a smaller rate keep that noise well
+    // under a point, so a point of difference means the fault, not the order.
+    const async = { samples: 4000, epochs: 6, lr: 0.25 }
+    const request = { model: "softmax", samples: 2000, epochs: mode === "avg" ? 6 : 3, batchSize: 100, lr: 0.5, seed: 7, mode, workers: 2, ...(mode === "async" ? async : {}) }
     const calm = await finished(client, (await client.train(request)).jobId)
     expect(calm.outcome.state).toBe("completed")
 
