@@ -22,6 +22,7 @@ import { coordinatorCommand, workerCommand } from "./roles.ts"
 import { upCommand } from "./up.ts"
 import { submitCommand } from "./submit-command.ts"
 import { resumeCommand, trainCommand } from "./train-command.ts"
+import { inferCommand, predictionsCommand, setBatchSizeCommand } from "./infer-command.ts"
 import { InvalidInput } from "../producer/errors.ts"
 import { TaskModuleError } from "../tasks/load.ts"
 
@@ -33,6 +34,7 @@ cluster
          [--nats-cluster 3] [--standbys K]                    three nats-servers (R3 streams), standby coordinators
   dtq coordinator [--id ID] [--worker-timeout-ms MS]          the coordinator role (a second one stands by)
                   [--lease-ttl-ms MS] [--snapshot-every N] [--no-snapshots] [--replicas N]
+                  [--sharing fair|fifo]                       jobs of one priority share workers fairly (default) or FIFO
   dtq worker [--id ID] [--slots N] [--prefetch N] [--tasks MODULE] [--offline-exit-ms MS]
              fault injection, each a probability per task: --fail-rate P (retryable),
              --fatal-rate P (non-retryable), --reject-rate P, --delay-rate P with --delay-ms MS
@@ -48,6 +50,9 @@ jobs
       model=softmax|logreg|linreg|mlp task=multiclass|binary_is_zero mode=sync|async|avg workers=2 epochs=5
       batchSize=128 lr=0.5 seed=42 data=FILE|OBJECT test=FILE|OBJECT samples=N hidden=64 patience=3 ...
   dtq resume JOB k=v ... [--wait] [--json] [--out DIR]         a new training job warm-started from JOB's weights
+  dtq infer model=JOB [data=FILE|OBJECT] [batchSize=N] [share=W] [labels=first|last|none] [--wait] [--json]
+                                                               batch inference with a finished training job's model
+  dtq set-batch-size JOB N | dtq predictions JOB [--out FILE]  a running inference job's batch size; its predictions
   dtq jobs | dtq job ID [--wait] | dtq workers [--verbose] | dtq cancel ID
   dtq producer                                                 the interactive prompt (try: help)
   dtq chat TEXT                                                a message every producer and worker prints
@@ -83,7 +88,9 @@ export const COMMANDS: Record<string, Command> = {
   demo: demoCommand,
   train: trainCommand,
   resume: resumeCommand,
-  infer: notYet("infer", 7),
+  infer: inferCommand,
+  "set-batch-size": setBatchSizeCommand,
+  predictions: predictionsCommand,
   plot: notYet("plot", 6),
   submit: submitCommand
 }

@@ -37,9 +37,12 @@ export const coordinatorCommand = async (argv: string[]): Promise<number> => {
     "lease-ttl-ms": "string",
     "snapshot-every": "string",
     "no-snapshots": "boolean",
-    replicas: "string"
+    replicas: "string",
+    sharing: "string"
   })
   if (args.positional.length > 0) throw new UsageError(`dtq coordinator takes no arguments, got ${args.positional.join(" ")}`)
+  const sharing = stringFlag(args, "sharing")
+  if (sharing !== undefined && sharing !== "fair" && sharing !== "fifo") throw new UsageError(`--sharing is fair or fifo, not ${JSON.stringify(sharing)}`)
   const optional = <K extends string, V>(key: K, value: V | undefined) => (value === undefined ? {} : { [key]: value })
   const coordinator = await Coordinator.start({
     url: resolveNatsUrl(stringFlag(args, "nats")),
@@ -48,6 +51,7 @@ export const coordinatorCommand = async (argv: string[]): Promise<number> => {
     ...optional("leaseTtlMs", intFlag(args, "lease-ttl-ms", 200, 600_000)),
     ...optional("snapshotEvery", intFlag(args, "snapshot-every", 1, 100_000_000)),
     ...optional("replicas", intFlag(args, "replicas", 1, 5)),
+    ...optional("sharing", sharing),
     noSnapshots: boolFlag(args, "no-snapshots"),
     log: say,
     onDeposed: (by, epoch) => say(`deposed by ${by} (epoch ${epoch}); standing by`)

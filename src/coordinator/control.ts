@@ -72,7 +72,7 @@ export const serveControl = (coordinator: Coordinator): Subscription[] => {
       const job = coordinator.state.jobs.get(jobId)
       if (job === undefined) return { error: `unknown job ${jobId}` }
       return {
-        job: jobView(job),
+        job: jobView(job, { now: Date.now(), allocation: coordinator.state.allocation }),
         blocked: jobBlocker(coordinator.state, job, Date.now()),
         lastErrors: [...job.lastError.entries()].slice(-5).map(([index, error]) => ({ index, error }))
       }

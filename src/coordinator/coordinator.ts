@@ -17,13 +17,15 @@ import { HEARTBEAT_ALL, eventTypeSubject } from "../nats/subjects.ts"
 import { serveControl } from "./control.ts"
 import { expiredAttempts } from "./lease-expiry.ts"
 import { HeartbeatClock, lostWorkers } from "./liveness.ts"
-import { DEFAULT_SCHEDULER_OPTIONS, InFlight, plan, type Draft } from "./scheduler.ts"
+import { DEFAULT_SCHEDULER_OPTIONS, InFlight, plan, type Draft, type SchedulerOptions } from "./scheduler.ts"
 import { speculativeCopies } from "./speculation.ts"
 import { PRESENCE_ALL, presenceSubject, type Presence } from "./presence.ts"
 import { Trainer, type TrainingDraft } from "./trainer.ts"
 import { TensorStore } from "../nats/tensor-store.ts"
 import { DatasetStore } from "../nats/dataset-store.ts"
 import { ModelStore } from "../nats/model-store.ts"
+import { PredictionStore } from "../nats/prediction-store.ts"
+import { PredictionWriter, type PredictionsDraft } from "./predictions.ts"
 
 export type CoordinatorOptions = {
   readonly url: string
@@ -45,6 +47,8 @@ export type CoordinatorOptions = {
   readonly log?: (line: string) => void
   /** Called when another coordinator takes over (this one goes back to standing by). */
   readonly onDeposed?: (by: string | undefined, epoch: number) => void
+  /** How jobs of one priority level share the workers: `fair` (default) or `fifo` (see scheduler.ts). */
+  readonly sharing?: "fair" | "fifo"
 }
 
 const TERM_SUBJECT = eventTypeSubject("CoordinatorElected", TERM_KEY)
@@ -62,6 +66,8 @@ export class Coordinator {
   readonly #snapshots: SnapshotStore | undefined
   readonly tensors: TensorStore
   readonly #trainer: Trainer
+  readonly #predictions: PredictionWriter
+  readonly #schedulerOptions: SchedulerOptions
   readonly #inFlight = new InFlight()
   readonly #own = new Map<string, () => void>() // my events in flight: id -> release
   readonly #heartbeats = new HeartbeatClock()
@@ -103,7 +109,18 @@ export class Coordinator {
     this.#options = options
     this.id = options.id
     this.tensors = stores.tensors
+    this.#schedulerOptions = options.sharing === undefined ? DEFAULT_SCHEDULER_OPTIONS : { ...DEFAULT_SCHEDULER_OPTIONS, sharing: options.sharing }
     this.#trainer = new Trainer({ ...stores, decide: (draft) => this.#decideTraining(draft), say: (line) => this.#say(line) })
+    // The predictions bucket is opened when the first inference job finishes (most clusters never need it).
+    let predictionStore: Promise<PredictionStore> | undefined
+    this.#predictions = new PredictionWriter({
+      store: () => (predictionStore ??= PredictionStore.open(nc, options.replicas === undefined ? {} : { replicas: options.replicas }).catch((error: unknown) => {
+        predictionStore = undefined
+        throw error
+      })),
+      decide: (draft) => this.#decideTraining(draft),
+      say: (line) => this.#say(line)
+    })
   }
 
   static async start(options: CoordinatorOptions): Promise<Coordinator> {
@@ -407,13 +424,14 @@ export class Coordinator {
     const now = Date.now()
     if (!this.#mayDecide(now)) return
     const wake = { at: Infinity }
-    for (const draft of plan(this.state, this.#inFlight, now, DEFAULT_SCHEDULER_OPTIONS, wake)) this.#decide(draft, now)
+    for (const draft of plan(this.state, this.#inFlight, now, this.#schedulerOptions, wake)) this.#decide(draft, now)
     this.#wakeAt(wake.at, now)
     this.#trainer.poll(this.state, now)
+    this.#predictions.poll(this.state)
   }
 
   /** A training decision: appended at once (the trainer waits for it to come back through the fold). */
-  async #decideTraining(draft: TrainingDraft): Promise<boolean> {
+  async #decideTraining(draft: TrainingDraft | PredictionsDraft): Promise<boolean> {
     const now = Date.now()
     if (!this.#mayDecide(now)) return false
     const event = { ...draft, ...this.#envelope(now), epoch: this.#epoch } as DtqEvent

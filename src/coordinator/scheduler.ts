@@ -5,6 +5,8 @@ import { taskInput, taskKind, type ResolvedSpec } from "../domain/job-spec.ts"
 import { jsonByteLength } from "../domain/json.ts"
 import { TaskStatus, type ClusterState, type JobState } from "../projections/state.ts"
 import { canRun, clusterMeanMs, freeCapacity, pickSlot, type Rotation, type Slot } from "./placement.ts"
+import { decideShares, type ShareDraft } from "./fair-share.ts"
+import { batchCount, batchRows } from "../domain/infer-spec.ts"
 
 export type LeaseDraft = {
   jobId: string
@@ -39,6 +41,8 @@ export type Draft =
     }
   | { readonly type: "TaskLeased"; readonly workerId: string; readonly leases: LeaseDraft[] }
   | { readonly type: "WorkerLost"; readonly workerId: string; readonly reason: string }
+  | ShareDraft
+  | { readonly type: "BatchSizeChanged"; readonly jobId: string; readonly batchSize: number; readonly fromTask: number; readonly fromRow: number; readonly count: number }
   | {
       readonly type: "TaskReclaimed" | "AttemptAborted"
       readonly workerId: string
@@ -56,11 +60,18 @@ export class InFlight {
   readonly copies = new Map<string, number>()
   /** Where the round-robin placement policy continues, pass after pass. */
   readonly placement = { roundRobin: 0 }
+  /** Leases on their way, per job: they count against the job's fair-share quota. */
+  readonly jobLeases = new Map<string, number>()
+  /** A fair-share split on its way: in force from the moment it is published. */
+  shares: ShareDraft | undefined
 
   /** Registers a draft as in flight; returns the function that releases it. */
   hold(draft: Draft): () => void {
     const keys = draftKeys(draft)
     for (const key of keys) this.keys.add(key)
+    const perJob = draft.type === "TaskLeased" ? countByJob(draft.leases) : undefined
+    for (const [jobId, n] of perJob ?? []) this.jobLeases.set(jobId, (this.jobLeases.get(jobId) ?? 0) + n)
+    if (draft.type === "SharesAllocated") this.shares = draft
     const workerId = draft.type === "TaskLeased" ? draft.workerId : undefined
     const n = draft.type === "TaskLeased" ? draft.leases.length : 0
     if (workerId !== undefined) this.slots.set(workerId, (this.slots.get(workerId) ?? 0) + n)
@@ -81,9 +92,23 @@ export class InFlight {
         if (left > 0) this.copies.set(jobId, left)
         else this.copies.delete(jobId)
       }
+      for (const [jobId, n] of perJob ?? []) {
+        const left = (this.jobLeases.get(jobId) ?? 0) - n
+        if (left > 0) this.jobLeases.set(jobId, left)
+        else this.jobLeases.delete(jobId)
+      }
+      if (this.shares === draft) this.shares = undefined
     }
   }
 }
+
+const countByJob = (leases: ReadonlyArray<{ jobId: string }>): Map<string, number> => {
+  const counts = new Map<string, number>()
+  for (const l of leases) counts.set(l.jobId, (counts.get(l.jobId) ?? 0) + 1)
+  return counts
+}
+
+export const SHARES_IN_FLIGHT = "shares"
 
 const jobKey = (jobId: string) => `job:${jobId}`
 export const taskKey = (jobId: string, index: number) => `task:${jobId}/${index}`
@@ -97,6 +122,8 @@ const draftKeys = (draft: Draft): string[] => {
       return draft.leases.map((l) => taskKey(l.jobId, l.index))
     case "WorkerLost":
       return [`worker:${draft.workerId}`]
+    case "SharesAllocated":
+      return [SHARES_IN_FLIGHT]
     case "TaskReclaimed":
     case "AttemptAborted":
       return [attemptKey(draft.jobId, draft.index, draft.attempt)]
@@ -112,9 +139,14 @@ export type SchedulerOptions = {
   readonly maxLeaseBytesPerEvent?: number
   /** Random number in [0, 1) for backoff jitter; the chosen delay is recorded in the event. */
   readonly random: () => number
+  /**
+   * How jobs of one priority level share the workers: `fair` (default) splits leases between running jobs
+   * (fair-share.ts); `fifo` fills them in submission order.
+   */
+  readonly sharing?: "fair" | "fifo"
 }
 
-export const DEFAULT_SCHEDULER_OPTIONS: SchedulerOptions = { maxLeasesPerEvent: 512, maxLeaseBytesPerEvent: 256 * 1024, random: Math.random }
+export const DEFAULT_SCHEDULER_OPTIONS: SchedulerOptions = { maxLeasesPerEvent: 512, maxLeaseBytesPerEvent: 256 * 1024, random: Math.random, sharing: "fair" }
 
 /** Outputs travel in JobCompleted up to this size; larger ones are read from the coordinator (or a replay). */
 export const MAX_INLINE_OUTPUT_BYTES = 256 * 1024
@@ -148,7 +180,10 @@ export const plan = (
     const job = state.jobs.get(jobId) as JobState
     // The common case first, cheaply (this loop runs after every batch of events, over every active job):
     // a running job with nothing to decide, waiting for capacity or with every task leased.
-    if (job.phase === "running" && job.cancelRequested === undefined && job.done !== job.count && job.needsDecision.size === 0 && job.superseded.size === 0) {
+    if (
+      job.phase === "running" && job.cancelRequested === undefined && job.done !== job.count && job.needsDecision.size === 0 &&
+      job.superseded.size === 0 && job.inference?.batchSizeRequested === undefined
+    ) {
       if (!capacity || (job.cursor === job.count && job.retryAt.size === 0)) continue
       if (!inFlight.keys.has(jobKey(job.jobId))) runnable.push(job)
       continue
@@ -171,8 +206,14 @@ export const plan = (
       continue
     }
     if (job.done === job.count) {
-      drafts.push(completion(job))
+      // An inference job completes once the coordinator has stored its predictions (PredictionsStored).
+      if (job.inference === undefined || job.inference.stored !== undefined) drafts.push(completion(job))
       continue
+    }
+    const resize = batchSizeDecision(job, inFlight)
+    if (resize !== undefined) {
+      drafts.push(resize)
+      continue // its leases wait for the new boundaries
     }
     abortSuperseded(job, inFlight, drafts)
     const failure = decideFailures(job, inFlight, now, options, drafts, wake)
@@ -182,8 +223,37 @@ export const plan = (
     }
     runnable.push(job)
   }
-  leaseTasks(slots, runnable, inFlight, now, options, drafts, wake)
+  const quotas = (options.sharing ?? "fair") === "fair" ? fairQuotas(state, inFlight, now, drafts) : undefined
+  leaseTasks(slots, runnable, inFlight, now, options, drafts, wake, quotas)
   return drafts
+}
+
+/** The split in force (deciding a new one when due); undefined when jobs are not limited. */
+const fairQuotas = (state: ClusterState, inFlight: InFlight, now: number, drafts: Draft[]): ReadonlyMap<string, number> | undefined => {
+  // A split on its way is in force; the next is weighed once it has been folded and measured.
+  const pending = inFlight.shares
+  if (pending !== undefined) return new Map(pending.jobs.map((j) => [j.jobId, j.quota]))
+  const next = decideShares(state, state.allocation, now)
+  if (next !== undefined) {
+    drafts.push(next)
+    return new Map(next.jobs.map((j) => [j.jobId, j.quota]))
+  }
+  return state.allocation?.quotas
+}
+
+/**
+ * A `set-batch-size` of an inference job, decided when none of its leases is on its way: new boundaries
+ * from the task after the last one ever leased (leased batches keep theirs).
+ */
+const batchSizeDecision = (job: JobState, inFlight: InFlight): Draft | undefined => {
+  const inference = job.inference
+  const batchSize = inference?.batchSizeRequested
+  if (inference === undefined || batchSize === undefined || job.spec.kind !== "infer" || (inFlight.jobLeases.get(job.jobId) ?? 0) > 0) return undefined
+  let fromTask = job.count
+  while (fromTask > 0 && (job.attempts[fromTask - 1] ?? 0) === 0) fromTask--
+  const rows = job.spec.data.rows
+  const fromRow = fromTask === job.count ? rows : batchRows(inference.segments, rows, fromTask).from
+  return { type: "BatchSizeChanged", jobId: job.jobId, batchSize, fromTask, fromRow, count: Math.max(1, batchCount(rows, fromTask, fromRow, batchSize)) }
 }
 
 /** The live workers that could take a lease now, with how many, in id order (none: no lease can be decided). */
@@ -273,15 +343,18 @@ const leaseTasks = (
   now: number,
   options: SchedulerOptions,
   drafts: Draft[],
-  wake: Wake
+  wake: Wake,
+  quotas?: ReadonlyMap<string, number>
 ): void => {
   if (jobs.length === 0 || slots.length === 0) return
   let capacityLeft = slots.reduce((n, s) => n + s.free, 0)
   const byWorker = new Map<string, LeaseDraft[]>()
   const rotation: Rotation = { roundRobin: inFlight.placement.roundRobin, lastPicked: -1 }
   const byKind = new Map<string, Slot[]>()
-  for (const job of byPriority(jobs, now)) {
-    if (capacityLeft === 0) break
+  const ordered = byPriority(jobs, now)
+  // Tasks chosen in this pass (a job can be filled twice: up to its quota, then from what is left).
+  const chosen = new Set<string>()
+  const fill = (job: JobState, limit: number): void => {
     // Only workers that run this job's kind; a job no live worker can run waits (dtq job says why).
     const kind = taskKind(job.spec)
     let eligible = byKind.get(kind)
@@ -290,9 +363,9 @@ const leaseTasks = (
       byKind.set(kind, eligible)
     }
     const room = eligible.reduce((n, s) => n + s.free, 0)
-    if (room === 0) continue
+    if (room === 0 || limit <= 0) return
     const tasks: LeaseDraft[] = []
-    collectRunnable(job, inFlight, now, Math.min(room, capacityLeft), tasks, wake)
+    collectRunnable(job, inFlight, now, Math.min(room, capacityLeft, limit), tasks, wake, chosen)
     for (const task of tasks) {
       const slot = pickSlot(eligible, job.spec.placement, rotation, options.random)
       if (slot === undefined) break
@@ -302,6 +375,22 @@ const leaseTasks = (
       if (list === undefined) byWorker.set(slot.workerId, [task])
       else list.push(task)
     }
+  }
+  // Fair sharing: first each job up to its quota (what it holds and has on the way counts), then what
+  // is left to any job that can use it, so no capacity idles while work waits.
+  if (quotas !== undefined && quotas.size > 0) {
+    const top = Math.max(...ordered.map((job) => (quotas.has(job.jobId) ? (job.spec.priority ?? 0) : -Infinity)))
+    for (const job of ordered) {
+      if (capacityLeft === 0) break
+      const quota = quotas.get(job.jobId)
+      // A lower-level job that has waited long enough (aging) still gets a lease now and then.
+      if (quota === undefined) fill(job, effectivePriority(job, now) > top ? 1 : 0)
+      else fill(job, quota - job.running.size - (inFlight.jobLeases.get(job.jobId) ?? 0))
+    }
+  }
+  for (const job of ordered) {
+    if (capacityLeft === 0) break
+    fill(job, Infinity)
   }
   inFlight.placement.roundRobin = rotation.roundRobin
   for (const [workerId, leases] of byWorker) {
@@ -371,17 +460,20 @@ const inputBytes = (spec: ResolvedSpec, index: number): number | undefined => {
 }
 
 /** Adds up to `limit` runnable tasks of a job (due retries first, then never-leased ones); returns how many. */
-const collectRunnable = (job: JobState, inFlight: InFlight, now: number, limit: number, out: LeaseDraft[], wake: Wake): number => {
+const collectRunnable = (job: JobState, inFlight: InFlight, now: number, limit: number, out: LeaseDraft[], wake: Wake, chosen: Set<string>): number => {
   let taken = 0
   const kind = taskKind(job.spec)
   const lease = (index: number) => {
+    const key = taskKey(job.jobId, index)
+    if (chosen.has(key)) return
+    chosen.add(key)
     const bytes = inputBytes(job.spec, index)
     out.push({
       jobId: job.jobId,
       index,
       attempt: (job.attempts[index] ?? 0) + 1,
       kind,
-      input: taskInput(job.spec, index),
+      input: taskInput(job.spec, index, job.inference?.segments),
       deadline: now + job.spec.leaseMs,
       ...(bytes === undefined ? {} : { inputBytes: bytes })
     })

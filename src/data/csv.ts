@@ -1,4 +1,4 @@
-// CSV text (optionally gzipped) to a Dataset: one row per line, one label column, the rest features.
+// CSV text (optionally gzipped) to a Dataset: one row per line, one label column (or none), the rest features.
 // A hand-written scanner over the bytes: no per-cell strings on the happy path, so an MNIST-sized file
 // (8,000 x 785 cells, 14.6 MB of text) parses in about a tenth of a second.
 import { gunzipSync } from "node:zlib"
@@ -8,8 +8,11 @@ import { DataError } from "./errors.ts"
 export type CsvOptions = {
   /** The file name as the user wrote it; every error names it. */
   readonly source: string
-  /** Which column holds the label: it goes to `y`, every other column to `x`. */
-  readonly label: "first" | "last"
+  /**
+   * Which column holds the label: it goes to `y`, every other column to `x`. "none": unlabeled rows
+   * (inference): every column is a feature and `y` is all zeros.
+   */
+  readonly label: "first" | "last" | "none"
   /** undefined: detect (a first row with a non-numeric cell that reads as a name, like "label", is a header). */
   readonly hasHeader?: boolean
   /** One character; " " means runs of spaces and tabs. undefined: detect among , ; tab and whitespace runs. */
@@ -28,7 +31,7 @@ export const parseCsvFiles = (files: ReadonlyArray<CsvFile>, options: Omit<CsvOp
   let expected: ExpectedColumns | undefined
   for (const file of files) {
     const part = parseOne(file.bytes, { ...options, source: file.source }, expected)
-    expected ??= { count: part.features + 1, source: file.source }
+    expected ??= { count: part.features + (options.label === "none" ? 0 : 1), source: file.source }
     parts.push(part)
   }
   return parts.length === 1 ? (parts[0] as Dataset) : concatenate(parts)
@@ -62,16 +65,17 @@ const parseOne = (raw: Uint8Array, options: CsvOptions, expected: ExpectedColumn
   if (expected !== undefined && columns !== expected.count) {
     throw new DataError(source, `${columns} columns, expected ${expected.count} as in ${expected.source}`, { line: first.line })
   }
-  if (columns < 2) {
+  if (columns < 2 && options.label !== "none") {
     const hint = options.delimiter === undefined ? " (no delimiter found: expected , ; tab or spaces)" : ""
     throw new DataError(source, `1 column${hint}; a data set needs a label column and at least one feature column`, { line: first.line })
   }
 
-  const features = columns - 1
+  const features = options.label === "none" ? columns : columns - 1
   const capacity = countLines(bytes, first.span.start)
   const x = new Float32Array(capacity * features)
   const y = new Float32Array(capacity)
-  const labelAt = options.label === "first" ? 0 : features
+  // -1: no label column; y keeps the zeros it was allocated with.
+  const labelAt = options.label === "first" ? 0 : options.label === "last" ? features : -1
   const featuresFrom = options.label === "first" ? 1 : 0
   const scan = new RowScan(columns)
   let rows = 0
@@ -85,7 +89,7 @@ const parseOne = (raw: Uint8Array, options: CsvOptions, expected: ExpectedColumn
     scanRow(bytes, span.start, span.end, separator, scan)
     if (scan.count !== columns) throw new DataError(source, `${scan.count} columns, expected ${columns}`, { line })
     if (scan.badColumn !== 0) throw new DataError(source, describeBadCell(bytes, scan.badStart, scan.badEnd), { line, column: scan.badColumn })
-    y[rows] = scan.values[labelAt] as number
+    if (labelAt >= 0) y[rows] = scan.values[labelAt] as number
     x.set(scan.values.subarray(featuresFrom, featuresFrom + features), rows * features)
     rows++
   }

@@ -107,7 +107,9 @@ const readElements = (bytes: Uint8Array, offset: number, count: number, type: El
     values.set(bytes.subarray(offset, offset + count))
     return values
   }
-  const copy = bytes.slice(offset, offset + count * 4) // a fresh, aligned buffer
+  // A fresh, aligned buffer (a Buffer's slice would be a view into a shared pool, not a copy).
+  const copy = new Uint8Array(count * 4)
+  copy.set(bytes.subarray(offset, offset + count * 4))
   if (!LITTLE_ENDIAN_HOST) swapWords(copy)
   return new Float32Array(copy.buffer, 0, count)
 }

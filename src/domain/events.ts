@@ -35,6 +35,12 @@ export const JobSubmitted = Schema.Struct({
   jobId: Id,
   spec: ResolvedSpec
 })
+/** Change the batch size of a running inference job's batches not yet leased (`set-batch-size`). */
+export const BatchSizeRequested = Schema.Struct({
+  ...envelope("BatchSizeRequested", "producer"),
+  jobId: Id,
+  batchSize: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 100_000 }))
+})
 export const JobCancelRequested = Schema.Struct({
   ...envelope("JobCancelRequested", "producer"),
   jobId: Id,
@@ -197,6 +203,46 @@ export const EarlyStopped = Schema.Struct({
   reason: Schema.String
 })
 /** The trained model is saved (Object Store) and evaluated; the shares end and the job completes. */
+// ---- decisions about inference and fair sharing ----
+/** From task `fromTask` on (none leased yet), batches of `batchSize` rows from row `fromRow`: the job has `count` tasks. */
+export const BatchSizeChanged = Schema.Struct({
+  ...decision("BatchSizeChanged"),
+  jobId: Id,
+  batchSize: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 100_000 })),
+  fromTask: Count,
+  fromRow: Count,
+  count: Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
+})
+/** An inference job's predictions, in input order, stored in the Object Store (then it completes). */
+export const PredictionsStored = Schema.Struct({
+  ...decision("PredictionsStored"),
+  jobId: Id,
+  predictions: Schema.Struct({ bucket: Schema.String, name: Schema.String, digest: Schema.String, bytes: Count, rows: Count }),
+  correct: Schema.optionalKey(Count),
+  accuracy: Schema.optionalKey(Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 1 }))),
+  confusion: Schema.optionalKey(Schema.Array(Schema.Array(Count)))
+})
+/**
+ * Fair sharing: how many leases each running job may hold (its quota) out of the cluster's capacity, and
+ * the measured figures the split came from. Spare capacity still goes to jobs that can use it.
+ */
+export const SharesAllocated = Schema.Struct({
+  ...decision("SharesAllocated"),
+  capacity: Count,
+  reason: Schema.String,
+  jobs: Schema.Array(
+    Schema.Struct({
+      jobId: Id,
+      quota: Count,
+      share: Schema.Number,
+      /** Units (rows of an inference job, tasks otherwise) per second over the window; null before any. */
+      rate: Schema.NullOr(Schema.Number),
+      /** Busy lease-ms per unit over the window; null before any. */
+      cost: Schema.NullOr(Schema.Number)
+    })
+  )
+})
+
 export const TrainingFinished = Schema.Struct({
   ...decision("TrainingFinished"),
   jobId: Id,
@@ -215,6 +261,7 @@ export const TrainingFinished = Schema.Struct({
 export const EventSchemas = {
   JobSubmitted,
   JobCancelRequested,
+  BatchSizeRequested,
   WorkerJoined,
   WorkerDraining,
   WorkerLeft,
@@ -238,7 +285,10 @@ export const EventSchemas = {
   GradientDropped,
   EpochCompleted,
   EarlyStopped,
-  TrainingFinished
+  TrainingFinished,
+  BatchSizeChanged,
+  PredictionsStored,
+  SharesAllocated
 } as const
 
 export type EventType = keyof typeof EventSchemas
@@ -253,6 +303,9 @@ export const isEventType = (type: unknown): type is EventType =>
 
 /** All terms share one key, so a claim can be a compare-and-set on the last CoordinatorElected. */
 export const TERM_KEY = "term"
+
+/** Allocations concern the whole cluster: one key, so `nats stream view` can follow them alone. */
+export const SHARES_KEY = "shares"
 
 /** The routing key of an event: the worker or job it concerns (used in its subject). */
 export const routingKey = (event: DtqEvent): string => {
@@ -270,6 +323,8 @@ export const routingKey = (event: DtqEvent): string => {
       return event.workerId
     case "CoordinatorElected":
       return TERM_KEY
+    case "SharesAllocated":
+      return SHARES_KEY
     case "CoordinatorStarted":
       return event.writer.id
     default:

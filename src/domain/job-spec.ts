@@ -7,6 +7,7 @@ import { describeIssue } from "./schema-issue.ts"
 import { jsonByteLength, jsonProblem } from "./json.ts"
 import { chunkOf, parseInteger, rangeLength } from "./range-sum.ts"
 import { ResolvedTrainFields, trainSpecProblem } from "./train-spec.ts"
+import { ResolvedInferFields, batchCount, batchRows, type BatchSegment } from "./infer-spec.ts"
 
 export const MAX_TASKS_PER_JOB = 1_000_000
 export const DEFAULT_SUM_TASKS = 100
@@ -182,15 +183,24 @@ export const ResolvedTrainSpec = Schema.Struct({
   ...ResolvedScheduleFields,
   ...ResolvedPolicyFields
 })
-export const ResolvedSpec = Schema.Union([ResolvedSumSpec, ResolvedTaskSpec, ResolvedTrainSpec])
+/** Batch inference: a trained model over a data set, one task per batch of rows (see infer-spec.ts). */
+export const ResolvedInferSpec = Schema.Struct({
+  ...ResolvedInferFields,
+  name: Schema.optionalKey(Schema.String),
+  ...ResolvedScheduleFields,
+  ...ResolvedPolicyFields
+})
+export const ResolvedSpec = Schema.Union([ResolvedSumSpec, ResolvedTaskSpec, ResolvedTrainSpec, ResolvedInferSpec])
 export type ResolvedSumSpec = typeof ResolvedSumSpec.Type
 export type ResolvedTaskSpec = typeof ResolvedTaskSpec.Type
 export type ResolvedTrainSpec = typeof ResolvedTrainSpec.Type
-export type ResolvedSpec = ResolvedSumSpec | ResolvedTaskSpec | ResolvedTrainSpec
+export type ResolvedInferSpec = typeof ResolvedInferSpec.Type
+export type ResolvedSpec = ResolvedSumSpec | ResolvedTaskSpec | ResolvedTrainSpec | ResolvedInferSpec
 
 const decodeSumRequest = Schema.decodeUnknownResult(SumSpecRequest, { onExcessProperty: "error" })
 const decodeTaskRequest = Schema.decodeUnknownResult(TaskSpecRequest, { onExcessProperty: "error" })
 const decodeTrainSpec = Schema.decodeUnknownResult(ResolvedTrainSpec, { onExcessProperty: "error" })
+const decodeInferSpec = Schema.decodeUnknownResult(ResolvedInferSpec, { onExcessProperty: "error" })
 
 const fail = (field: string, message: string): never => {
   throw new BadSpec({ field, message })
@@ -200,10 +210,11 @@ const fail = (field: string, message: string): never => {
 export const resolveSpec = (input: unknown, now: number = Date.now()): ResolvedSpec => {
   if (typeof input !== "object" || input === null || Array.isArray(input)) fail("", "a job spec must be a JSON object")
   const kind = (input as { kind?: unknown }).kind
-  if (kind === undefined) fail("kind", "is missing (one of: sum, sumsq, task, train)")
+  if (kind === undefined) fail("kind", "is missing (one of: sum, sumsq, task, train, infer)")
   if (kind === "task") return resolveTaskSpec(input as object, now)
   if (kind === "train") return resolveTrainSpec(input as object)
-  if (kind !== "sum" && kind !== "sumsq") fail("kind", `unknown job kind ${JSON.stringify(kind)} (one of: sum, sumsq, task, train)`)
+  if (kind === "infer") return resolveInferSpec(input as object)
+  if (kind !== "sum" && kind !== "sumsq") fail("kind", `unknown job kind ${JSON.stringify(kind)} (one of: sum, sumsq, task, train, infer)`)
   for (const field of ["from", "to"] as const) {
     const value = (input as Record<string, unknown>)[field]
     if (value === undefined) fail(field, "is missing")
@@ -267,6 +278,22 @@ const resolveTrainSpec = (input: object): ResolvedTrainSpec => {
   return spec
 }
 
+/**
+ * An inference spec arrives resolved (the producer has uploaded its data and found the model): checked
+ * field by field, then as a whole. Batches are idempotent, so the default policy (with speculation) fits.
+ */
+const resolveInferSpec = (input: object): ResolvedInferSpec => {
+  const withPolicy = { ...DEFAULT_POLICY, priority: 0, agingMs: DEFAULT_AGING_MS, ...input }
+  const spec = decodeOrFail(decodeInferSpec(withPolicy), withPolicy)
+  if (spec.data.rows === 0) fail("data", `${spec.data.source} has no rows`)
+  if (spec.data.features !== spec.trained.features) {
+    fail("data", `${spec.data.source} has ${spec.data.features} feature columns; the model ${spec.model.job} takes ${spec.trained.features}`)
+  }
+  const tasks = batchCount(spec.data.rows, 0, 0, spec.batchSize)
+  if (spec.tasks !== tasks) fail("tasks", `is ${spec.tasks}, but ${spec.data.rows} rows in batches of ${spec.batchSize} make ${tasks}`)
+  return spec
+}
+
 /** The size of a value as JSON text (UTF-8 bytes); fails when it is not JSON (a function, NaN, a bigint). */
 const jsonBytes = (value: unknown, field: string): number => {
   const problem = jsonProblem(value, field)
@@ -308,8 +335,18 @@ const pickPolicy = (spec: Partial<Policy>): Partial<Policy> => {
 /** What a worker needs to run task `index` of a job; derived, never stored per task. */
 export type RangeInput = { readonly op: "sum" | "sumsq"; readonly from: string; readonly to: string }
 
-export const taskInput = (spec: ResolvedSpec, index: number): unknown =>
-  spec.kind === "task" ? spec.inputs[index] : spec.kind === "train" ? { share: index } : rangeInput(spec, index)
+export const taskInput = (spec: ResolvedSpec, index: number, segments?: ReadonlyArray<BatchSegment>): unknown => {
+  switch (spec.kind) {
+    case "task":
+      return spec.inputs[index]
+    case "train":
+      return { share: index }
+    case "infer":
+      return batchRows(segments ?? [{ firstTask: 0, firstRow: 0, batchSize: spec.batchSize }], spec.data.rows, index)
+    default:
+      return rangeInput(spec, index)
+  }
+}
 
 export const rangeInput = (spec: ResolvedSumSpec, index: number): RangeInput => {
   const chunk = chunkOf(BigInt(spec.from), BigInt(spec.to), spec.tasks, index)

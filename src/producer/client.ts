@@ -21,6 +21,9 @@ import { TensorStore } from "../nats/tensor-store.ts"
 import { BadSpec } from "../domain/errors.ts"
 import { prepareTraining, type TrainingStores } from "./train-jobs.ts"
 import { trainingReport, type TrainingReport } from "../reports/training-report.ts"
+import { prepareInference } from "./infer-jobs.ts"
+import { MAX_BATCH_SIZE } from "../domain/infer-spec.ts"
+import { PredictionStore } from "../nats/prediction-store.ts"
 
 export type JobOutcome = {
   readonly jobId: string
@@ -288,7 +291,7 @@ export class Client {
       const job = state.jobs.get(jobId)
       if (job === undefined) return { error: `unknown job ${jobId}` }
       const blocked = jobBlocker(state, job, Date.now())
-      return { job: jobView(job), ...(blocked === undefined ? {} : { blocked }) }
+      return { job: jobView(job, { now: state.lastTs, allocation: state.allocation }), ...(blocked === undefined ? {} : { blocked }) }
     })
   }
 
@@ -363,6 +366,46 @@ export class Client {
     const warmStart = { jobId: fromJobId, model, request }
     const resolved = await prepareTraining(request, await this.trainingStores(), jobId, { ...options, warmStart })
     return this.submitJob(resolved, jobId)
+  }
+
+  /**
+   * Submits a batch inference job: `request` is `{ model: JOB, data, batchSize, share, ... }` (infer-spec.ts).
+   * The model job must be a completed training job; local data files are read and uploaded here.
+   */
+  async infer(request: Record<string, unknown>, options: { jobId?: string; cwd?: string } = {}): Promise<{ jobId: string; spec: ResolvedSpec }> {
+    const modelJob = typeof request.model === "string" ? request.model : undefined
+    if (modelJob === undefined) throw new BadSpec({ field: "model", message: "is missing: the finished training job whose model predicts (model=JOB)" })
+    const view = (await this.jobDetail(modelJob)).value.job
+    if (view === undefined) throw new BadSpec({ field: "model", message: `unknown job ${modelJob}` })
+    const model = view.training?.finished?.model
+    const jobId = options.jobId ?? newJobId()
+    const spec = await prepareInference(
+      { kind: "infer", ...request },
+      { jobId: view.jobId, state: view.state, spec: view.spec as ResolvedSpec, ...(model === undefined ? {} : { model }) },
+      (await this.trainingStores()).datasets,
+      options
+    )
+    return this.submitJob(spec, jobId)
+  }
+
+  /** Asks a running inference job to cut its batches not yet leased to `batchSize` rows (set-batch-size). */
+  async setBatchSize(jobId: string, batchSize: number): Promise<void> {
+    if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_BATCH_SIZE) {
+      throw new BadSpec({ field: "batchSize", message: `${batchSize} is not a whole number of rows in 1..${MAX_BATCH_SIZE}` })
+    }
+    const job = await this.job(jobId)
+    if (job === undefined) throw new Error(`unknown job ${jobId}`)
+    if (job.kind !== "infer") throw new Error(`job ${jobId} is a ${job.kind} job; only inference jobs have a batch size`)
+    if (isFinished(job.state)) throw new Error(`job ${jobId} already ${job.state}`)
+    await this.log.append({ type: "BatchSizeRequested", ...this.#envelope(), jobId, batchSize })
+  }
+
+  /** A finished inference job's predictions, in input order (read from the Object Store, checked by digest). */
+  async predictions(jobId: string): Promise<number[]> {
+    const stored = (await this.job(jobId))?.inference?.stored?.predictions
+    if (stored === undefined) throw new Error(`job ${jobId} has no stored predictions (is it a completed inference job?)`)
+    const store = await PredictionStore.open(this.nc)
+    return store.get(stored.name, stored.digest)
   }
 
   /** Every training job's epochs and outcome (from the coordinator, or a replay when none runs). */

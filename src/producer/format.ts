@@ -49,6 +49,20 @@ export const jobDetail = (j: JobView, lastErrors: ReadonlyArray<{ index: number;
     `submitted ${new Date(j.submittedAt).toISOString()}`,
     `time      ${duration(j.durationMs ?? (j.startedAt === undefined ? undefined : Date.now() - j.submittedAt))}`
   ]
+  const inf = j.inference
+  if (inf !== undefined) {
+    lines.push(`rows      ${inf.rowsDone}/${inf.rows} predicted in batches of ${inf.batchSize}${inf.batchSizeRequested === undefined ? "" : ` (changing to ${inf.batchSizeRequested})`}, share ${inf.share}`)
+    if (inf.accuracy !== undefined) lines.push(`accuracy  ${inf.accuracy.toFixed(4)} so far (${inf.correct} of ${inf.rowsDone})`)
+    if (inf.stored !== undefined) lines.push(`output    ${inf.stored.predictions.bucket}/${inf.stored.predictions.name} (${inf.stored.predictions.rows} predictions; dtq predictions ${j.jobId})`)
+  }
+  const st = j.stats
+  if (st !== undefined) {
+    const lat = st.latencyMs
+    lines.push(`rate      ${st.rate.toFixed(1)} ${st.rateUnit}/s (${st.windowSeconds} s moving)${st.quota === undefined ? "" : `, fair-share quota ${st.quota} lease(s)`}`)
+    if (lat !== undefined) lines.push(`latency   p50 ${duration(lat.p50)}  p90 ${duration(lat.p90)}  p95 ${duration(lat.p95)}  p99 ${duration(lat.p99)} per ${j.kind === "infer" ? "batch" : "task"}`)
+    const placed = Object.entries(st.workers).map(([w, n]) => `${w} (${n})`)
+    if (placed.length > 0) lines.push(`workers   ${placed.join(", ")}`)
+  }
   if (j.result !== undefined) lines.push(`result    ${j.result}`)
   if (j.reason !== undefined) lines.push(`reason    ${j.reason}`)
   for (const e of lastErrors) lines.push(`error     task ${e.index}: ${e.error}`)
@@ -60,12 +74,13 @@ const kindLine = (spec: JobView["spec"]): string => {
   if (spec.kind === "train") {
     return `train ${spec.model} ${spec.task} mode=${spec.mode} epochs=${spec.epochs} batchSize=${spec.batchSize} lr=${spec.lr} seed=${spec.seed} on ${spec.samples} rows of ${spec.data.source}`
   }
+  if (spec.kind === "infer") return `infer with ${spec.model.job} (${spec.trained.model}) on ${spec.data.rows} rows of ${spec.data.source}, share ${spec.share}`
   return `${spec.kind}  [${spec.from} .. ${spec.to}]`
 }
 
 export const workersTable = (workers: ReadonlyArray<WorkerView>, verbose: boolean): string => {
   if (workers.length === 0) return "no workers have joined"
-  const header = ["WORKER", "STATE", "SLOTS", "IN FLIGHT", "ASSIGNED", "COMPLETED", "FAILED", "MEAN TASK"]
+  const header = ["WORKER", "STATE", "SLOTS", "IN FLIGHT", "ASSIGNED", "COMPLETED", "FAILED", "MEAN TASK", "SERVING"]
   const rows = workers.map((w) => [
     w.workerId,
     w.state,
@@ -74,7 +89,8 @@ export const workersTable = (workers: ReadonlyArray<WorkerView>, verbose: boolea
     String(w.assigned),
     String(w.completed),
     String(w.failed),
-    w.meanTaskMs === undefined ? "-" : `${w.meanTaskMs.toFixed(3)} ms`
+    w.meanTaskMs === undefined ? "-" : `${w.meanTaskMs.toFixed(3)} ms`,
+    Object.entries(w.jobs ?? {}).map(([job, n]) => `${job} x${n}`).join(", ") || "-"
   ])
   if (!verbose) return table(header, rows)
   return table(
@@ -96,6 +112,7 @@ export const eventDetails = (event: DtqEvent): string => {
       const s = event.spec
       if (s.kind === "task") return `${event.jobId} task ${s.task} x ${s.tasks}${s.priority ? ` priority ${s.priority}` : ""}${s.runAt === undefined ? "" : ` at ${new Date(s.runAt).toISOString()}`}`
       if (s.kind === "train") return `${event.jobId} train ${s.model} ${s.task} ${s.mode} on ${s.samples} rows of ${s.data.source}, ${s.epochs} epoch(s), ${s.tasks} share(s)`
+      if (s.kind === "infer") return `${event.jobId} infer with ${s.model.job} on ${s.data.rows} rows of ${s.data.source} in ${s.tasks} batches of ${s.batchSize}, share ${s.share}`
       return `${event.jobId} ${s.kind} [${s.from} .. ${s.to}] in ${s.tasks} tasks`
     }
     case "TaskLeased":
@@ -145,6 +162,14 @@ export const eventDetails = (event: DtqEvent): string => {
       return `${event.jobId} at epoch ${event.trainingEpoch}: ${event.reason}`
     case "TrainingFinished":
       return `${event.jobId} v${event.version} after ${event.epochs} epoch(s)${event.testAccuracy == null ? "" : `, test accuracy ${event.testAccuracy.toFixed(4)}`}, model ${event.model.name}`
+    case "BatchSizeRequested":
+      return `${event.jobId}: batches of ${event.batchSize}`
+    case "BatchSizeChanged":
+      return `${event.jobId}: batches of ${event.batchSize} from task ${event.fromTask} (row ${event.fromRow}), ${event.count} tasks`
+    case "PredictionsStored":
+      return `${event.jobId}: ${event.predictions.rows} predictions in ${event.predictions.bucket}/${event.predictions.name}${event.accuracy === undefined ? "" : `, accuracy ${event.accuracy.toFixed(4)}`}`
+    case "SharesAllocated":
+      return `${event.capacity} leases: ${event.jobs.map((j) => `${j.jobId}=${j.quota}`).join(" ")} (${clip(event.reason, 60)})`
   }
 }
 

@@ -18,7 +18,10 @@ import {
   type WorkerState
 } from "./state.ts"
 import * as T from "./training.ts"
-import type { ResolvedTrainSpec } from "../domain/job-spec.ts"
+import * as I from "./inference.ts"
+import { emptyRateWindow, recordRate } from "./rates.ts"
+import type { ResolvedInferSpec, ResolvedTrainSpec } from "../domain/job-spec.ts"
+import { batchResultProblem, classesOf, type BatchResult } from "../domain/infer-spec.ts"
 
 /** Records an event (or part of one) that was not applied, and why. */
 export const reject = (state: ClusterState, seq: number, reason: string): void => {
@@ -61,6 +64,28 @@ export const applyEvent = (state: ClusterState, seq: number, event: DtqEvent): v
         if (isFinished(job.phase)) return r(`job ${job.jobId} already ${job.phase}`)
         job.cancelRequested = event.reason ?? "cancelled by request"
       })
+    case "BatchSizeRequested":
+      return withInference(state, event.jobId, r, (_job, _spec, inf) => {
+        inf.batchSizeRequested = event.batchSize
+      })
+    case "BatchSizeChanged":
+      return withInference(state, event.jobId, r, (job, spec, inf) => batchSizeChanged(job, spec, inf, event, r))
+    case "PredictionsStored":
+      return withInference(state, event.jobId, r, (job, _spec, inf) => {
+        if (job.done !== job.count) return r(`job ${job.jobId} has ${job.done} of ${job.count} batches`)
+        if (inf.stored !== undefined) return r(`the predictions of ${job.jobId} were already stored`)
+        const { type: _t, id: _i, v: _v, writer: _w, epoch: _e, jobId: _j, ...stored } = event
+        inf.stored = stored
+      })
+    case "SharesAllocated":
+      state.allocation = {
+        at: event.ts,
+        capacity: event.capacity,
+        reason: event.reason,
+        quotas: new Map(event.jobs.map((j) => [j.jobId, j.quota])),
+        jobs: event.jobs.map((j) => ({ ...j }))
+      }
+      return
     case "TasksScheduled":
       return withJob(state, event.jobId, r, (job) => (isFinished(job.phase) ? undefined : tasksScheduled(job, event, r)))
     case "JobRejected":
@@ -225,6 +250,41 @@ const gradientReported = (state: ClusterState, event: EventOf<"GradientReported"
   })
 }
 
+/** A request or decision about an inference job (moot once the job has ended). */
+const withInference = (
+  state: ClusterState,
+  jobId: string,
+  r: Reject,
+  f: (job: JobState, spec: ResolvedInferSpec, inference: I.InferenceState) => void
+): void =>
+  withJob(state, jobId, r, (job) => {
+    if (job.inference === undefined || job.spec.kind !== "infer") return r(`job ${jobId} is a ${job.spec.kind} job, not an inference job`)
+    if (isFinished(job.phase)) return // moot: it ended meanwhile
+    f(job, job.spec, job.inference)
+  })
+
+/** New batch boundaries from a task on: the job's per-task arrays grow or shrink to the new count. */
+const batchSizeChanged = (job: JobState, spec: ResolvedInferSpec, inf: I.InferenceState, event: EventOf<"BatchSizeChanged">, r: Reject): void => {
+  const problem = I.batchChangeProblem(spec, inf, event, job.attempts, job.count)
+  if (problem !== undefined) return r(`job ${job.jobId}: ${problem}`)
+  inf.batchSizeRequested = undefined
+  inf.segments.push({ firstTask: event.fromTask, firstRow: event.fromRow, batchSize: event.batchSize })
+  job.count = event.count
+  if (job.status.length > 0) {
+    job.status = resized(job.status, event.count)
+    job.attempts = resized(job.attempts, event.count)
+  }
+  if (job.outputs !== undefined) job.outputs.length = event.count
+  for (let i = event.fromTask; i < event.count; i++) if (job.outputs !== undefined) job.outputs[i] = null
+  if (job.cursor > event.count) job.cursor = event.count
+}
+
+const resized = (array: Uint8Array, length: number): Uint8Array => {
+  const out = new Uint8Array(length)
+  out.set(array.subarray(0, Math.min(length, array.length)))
+  return out
+}
+
 const withWorker = (state: ClusterState, workerId: string, r: Reject, f: (worker: WorkerState) => void): void => {
   const worker = state.workers.get(workerId)
   if (worker === undefined) return r(`unknown worker ${workerId}`)
@@ -241,6 +301,9 @@ const jobSubmitted = (state: ClusterState, event: EventOf<"JobSubmitted">, r: Re
   if (state.jobs.has(event.jobId)) return r(`job ${event.jobId} was already submitted`)
   if (event.spec.kind === "task" && event.spec.inputs.length !== event.spec.tasks) {
     return r(`job ${event.jobId} has ${event.spec.inputs.length} inputs but ${event.spec.tasks} tasks`)
+  }
+  if (event.spec.kind === "infer" && event.spec.tasks !== Math.ceil(event.spec.data.rows / event.spec.batchSize)) {
+    return r(`job ${event.jobId} has ${event.spec.data.rows} rows in batches of ${event.spec.batchSize}, not ${event.spec.tasks} tasks`)
   }
   state.activeJobs.add(event.jobId)
   state.jobs.set(event.jobId, {
@@ -263,7 +326,7 @@ const jobSubmitted = (state: ClusterState, event: EventOf<"JobSubmitted">, r: Re
     needsDecision: new Map(),
     lastError: new Map(),
     sum: 0n,
-    outputs: event.spec.kind === "task" ? new Array<unknown>(event.spec.tasks).fill(null) : undefined,
+    outputs: event.spec.kind === "task" || event.spec.kind === "infer" ? new Array<unknown>(event.spec.tasks).fill(null) : undefined,
     lastLeasedAt: undefined,
     cancelRequested: undefined,
     startedAt: undefined,
@@ -274,7 +337,9 @@ const jobSubmitted = (state: ClusterState, event: EventOf<"JobSubmitted">, r: Re
     taskMsTotal: 0,
     recentMs: [],
     recentMsNext: 0,
-    training: event.spec.kind === "train" ? T.newTrainingState(event.spec) : undefined
+    training: event.spec.kind === "train" ? T.newTrainingState(event.spec) : undefined,
+    inference: event.spec.kind === "infer" ? I.newInferenceState(event.spec) : undefined,
+    rates: emptyRateWindow()
   })
 }
 
@@ -414,17 +479,24 @@ const taskCompleted = (state: ClusterState, event: EventOf<"TaskCompleted">, r: 
     }
     // Only sum jobs add their results up; a task job keeps outputs, a training share returns nothing.
     const value = job.outputs === undefined && job.training === undefined ? resultValue(result.result) : 0n
-    if (value === undefined) {
+    const batch = job.inference === undefined ? undefined : inferenceRows(job, result.index)
+    const malformed = value === undefined ? "is not a decimal integer string" : batch === undefined ? undefined : batchProblem(job, batch, result.result)
+    if (malformed !== undefined) {
       // A malformed result is set aside, and its attempt fails: the task is retried, never stranded.
-      r(`result for ${where} is not a decimal integer string`)
+      r(`result for ${where} ${malformed}`)
       if (run !== undefined) releaseRun(state, job, run, false)
       else job.orphans.delete(runKey(result.index, result.attempt))
       failAttempt(job, result.index, result.attempt, "the worker returned a malformed result", true)
       continue
     }
     if (run !== undefined) releaseRun(state, job, run, false)
-    job.sum += value
-    if (job.outputs !== undefined) job.outputs[result.index] = result.result ?? null
+    job.sum += value as bigint
+    if (batch !== undefined && job.inference !== undefined) {
+      const accepted = result.result as BatchResult
+      I.addBatch(job.inference, batch, accepted)
+      if (job.outputs !== undefined) job.outputs[result.index] = accepted.predictions
+    } else if (job.outputs !== undefined) job.outputs[result.index] = result.result ?? null
+    recordRate(job.rates, event.ts, batch === undefined ? 1 : batch.to - batch.from, result.ms)
     job.status[result.index] = TaskStatus.Done
     recordDuration(job, result.ms)
     // Copies of this task still running are no longer wanted.
@@ -469,6 +541,15 @@ const taskFailed = (state: ClusterState, event: EventOf<"TaskFailed">, r: Reject
     if (job.status[failure.index] === TaskStatus.Done || isFinished(job.phase)) continue
     failAttempt(job, failure.index, failure.attempt, failure.error, failure.retryable)
   }
+}
+
+const inferenceRows = (job: JobState, index: number): { from: number; to: number } | undefined =>
+  job.spec.kind === "infer" && job.inference !== undefined ? I.rowsOfTask(job.spec, job.inference, index) : undefined
+
+const batchProblem = (job: JobState, rows: { from: number; to: number }, result: unknown): string | undefined => {
+  if (job.spec.kind !== "infer") return undefined
+  const problem = batchResultProblem(result, rows, job.spec.labeled ? classesOf(job.spec.trained) : undefined)
+  return problem === undefined ? undefined : `is malformed: ${problem}`
 }
 
 const recordDuration = (job: JobState, ms: number): void => {

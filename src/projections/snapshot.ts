@@ -4,7 +4,8 @@
 import { stateDigest } from "./digest.ts"
 import type { ClusterState } from "./state.ts"
 
-export const SNAPSHOT_VERSION = 1
+// 2: inference state, rate windows and the fair-share allocation.
+export const SNAPSHOT_VERSION = 2
 
 export type SnapshotHeader = { readonly version: number; readonly seq: number; readonly digest: string; readonly takenAt: number }
 

@@ -3,6 +3,8 @@
 // hot path quadratic); it stays a pure function of the log: no I/O, no clock, no randomness.
 import type { ResolvedSpec } from "../domain/job-spec.ts"
 import type { TrainingState } from "./training.ts"
+import type { InferenceState } from "./inference.ts"
+import type { RateWindow } from "./rates.ts"
 
 /** Per-task status, one byte per task. */
 export const TaskStatus = {
@@ -36,7 +38,7 @@ export type JobState = {
   readonly submittedAt: number
   readonly submittedBy: string
   phase: JobPhase
-  readonly count: number
+  count: number // changes only when an inference job's batch size does
   done: number
   duplicates: number
   failures: number // attempts that failed or were reclaimed
@@ -63,6 +65,10 @@ export type JobState = {
   recentMsNext: number
   /** A training job's model versions, pending gradients and epochs (undefined for other kinds). */
   training: TrainingState | undefined
+  /** An inference job's batches, accuracy so far and stored predictions (undefined for other kinds). */
+  inference: InferenceState | undefined
+  /** Units completed and busy time over the last seconds: the job's rate, for fair sharing and `dtq job`. */
+  readonly rates: RateWindow
 }
 
 /** How many recent task durations a job keeps to estimate its median task time. */
@@ -87,6 +93,15 @@ export type WorkerState = {
   taskMsTotal: number
 }
 
+/** The last fair-share split (SharesAllocated): each running job's lease quota. */
+export type Allocation = {
+  readonly at: number
+  readonly capacity: number
+  readonly reason: string
+  readonly quotas: Map<string, number>
+  readonly jobs: ReadonlyArray<{ jobId: string; quota: number; share: number; rate: number | null; cost: number | null }>
+}
+
 export type RejectedRecord = { readonly seq: number; readonly reason: string }
 
 export type ClusterState = {
@@ -103,6 +118,7 @@ export type ClusterState = {
   fencedCount: number // decisions of a deposed epoch
   duplicateResults: number // results for a task that already had one
   readonly recentRejected: RejectedRecord[] // newest last, bounded
+  allocation: Allocation | undefined
 }
 
 export const RECENT_REJECTED_LIMIT = 50
@@ -120,7 +136,8 @@ export const emptyState = (): ClusterState => ({
   rejectedCount: 0,
   fencedCount: 0,
   duplicateResults: 0,
-  recentRejected: []
+  recentRejected: [],
+  allocation: undefined
 })
 
 export const runKey = (index: number, attempt: number): string => `${index}.${attempt}`

@@ -1,11 +1,13 @@
 // Read models derived from the state: what `dtq jobs`, `dtq job`, `dtq workers` and `dtq info` show.
-import { taskKind, type ResolvedSumSpec, type ResolvedTaskSpec, type ResolvedTrainSpec } from "../domain/job-spec.ts"
+import { taskKind, type ResolvedInferSpec, type ResolvedSumSpec, type ResolvedTaskSpec, type ResolvedTrainSpec } from "../domain/job-spec.ts"
 import { jsonByteLength } from "../domain/json.ts"
-import { isFinished, type ClusterState, type JobState, type WorkerState } from "./state.ts"
+import { isFinished, type Allocation, type ClusterState, type JobState, type WorkerState } from "./state.ts"
+import { RATE_WINDOW_S, percentiles, rateAt } from "./rates.ts"
+import type { InferenceState } from "./inference.ts"
 import type { EpochRecord, TrainingState } from "./training.ts"
 
 /** A spec as views show it: a task job's inputs are counted, not repeated (they can be large). */
-export type SpecView = ResolvedSumSpec | ResolvedTrainSpec | (Omit<ResolvedTaskSpec, "inputs"> & { readonly inputs: number })
+export type SpecView = ResolvedSumSpec | ResolvedTrainSpec | ResolvedInferSpec | (Omit<ResolvedTaskSpec, "inputs"> & { readonly inputs: number })
 
 export type JobView = {
   readonly jobId: string
@@ -35,6 +37,34 @@ export type JobView = {
   readonly spec: SpecView
   /** A training job's progress: model version, epochs recorded so far, how it ended. */
   readonly training?: TrainingView
+  /** An inference job's rows, batch size, accuracy so far and stored predictions. */
+  readonly inference?: InferenceView
+  /** Throughput, batch latency and placement (`dtq job`; absent from listings). */
+  readonly stats?: JobStats
+}
+
+export type InferenceView = {
+  readonly rows: number
+  readonly rowsDone: number
+  readonly batchSize: number
+  readonly batchSizeRequested: number | undefined
+  readonly share: number
+  readonly correct: number
+  readonly accuracy: number | undefined
+  readonly stored: InferenceState["stored"]
+}
+
+export type JobStats = {
+  /** Units (rows of an inference job, tasks otherwise) per second over the last RATE_WINDOW_S seconds. */
+  readonly rate: number
+  readonly rateUnit: "rows" | "tasks"
+  readonly windowSeconds: number
+  /** Task (batch) durations in ms over the latest ones: p50, p90, p95, p99. */
+  readonly latencyMs: { p50: number; p90: number; p95: number; p99: number } | undefined
+  /** Leases held now, per worker. */
+  readonly workers: Record<string, number>
+  /** The fair-share quota in force (leases), when the job has one. */
+  readonly quota: number | undefined
 }
 
 export type TrainingView = {
@@ -59,7 +89,41 @@ export const trainingView = (t: TrainingState): TrainingView => ({
   finished: t.finished
 })
 
-export const jobView = (job: JobState): JobView => ({
+const inferenceView = (job: JobState, inf: InferenceState): InferenceView | undefined => {
+  if (job.spec.kind !== "infer") return undefined
+  return {
+    rows: job.spec.data.rows,
+    rowsDone: inf.rowsDone,
+    batchSize: inf.segments.at(-1)?.batchSize ?? job.spec.batchSize,
+    batchSizeRequested: inf.batchSizeRequested,
+    share: job.spec.share,
+    correct: inf.correct,
+    accuracy: job.spec.labeled && inf.rowsDone > 0 ? inf.correct / inf.rowsDone : undefined,
+    stored: inf.stored
+  }
+}
+
+/** A job's rate and latency as of `now` (the coordinator's clock, or the log's last event in a replay). */
+export const jobStats = (job: JobState, now: number, allocation: Allocation | undefined): JobStats => {
+  const since = job.startedAt ?? now
+  const end = job.endedAt ?? now
+  const latency = percentiles(job.recentMs, [50, 90, 95, 99])
+  const workers: Record<string, number> = {}
+  for (const run of job.running.values()) workers[run.workerId] = (workers[run.workerId] ?? 0) + 1
+  return {
+    rate: round3(rateAt(job.rates, end, since).perSecond),
+    rateUnit: job.spec.kind === "infer" ? "rows" : "tasks",
+    windowSeconds: RATE_WINDOW_S,
+    latencyMs: latency === undefined ? undefined : { p50: latency[0] as number, p90: latency[1] as number, p95: latency[2] as number, p99: latency[3] as number },
+    workers,
+    quota: allocation?.quotas.get(job.jobId)
+  }
+}
+
+const round3 = (x: number): number => Math.round(x * 1000) / 1000
+
+/** A job for people and tools; with `detail`, also its stats (rate, latency, workers, quota). */
+export const jobView = (job: JobState, detail?: { now: number; allocation: Allocation | undefined }): JobView => ({
   jobId: job.jobId,
   kind: job.spec.kind,
   task: job.spec.kind === "task" ? job.spec.task : undefined,
@@ -81,7 +145,9 @@ export const jobView = (job: JobState): JobView => ({
   endedAt: job.endedAt,
   durationMs: job.endedAt === undefined ? undefined : job.endedAt - job.submittedAt,
   spec: job.spec.kind === "task" ? { ...job.spec, inputs: job.spec.inputs.length } : job.spec,
-  ...(job.training === undefined ? {} : { training: trainingView(job.training) })
+  ...(job.training === undefined ? {} : { training: trainingView(job.training) }),
+  ...(job.inference === undefined ? {} : { inference: inferenceView(job, job.inference) }),
+  ...(detail === undefined ? {} : { stats: jobStats(job, detail.now, detail.allocation) })
 })
 
 const progressOf = (job: JobState): number => {
@@ -105,6 +171,8 @@ export type WorkerView = {
   readonly pid: number
   readonly kinds: ReadonlyArray<string>
   readonly joinedAt: number
+  /** Leases held now, per job: which job each slot serves. */
+  readonly jobs: Record<string, number>
 }
 
 export const workerView = (worker: WorkerState): WorkerView => ({
@@ -120,8 +188,18 @@ export const workerView = (worker: WorkerState): WorkerView => ({
   host: worker.host,
   pid: worker.pid,
   kinds: worker.kinds,
-  joinedAt: worker.joinedAt
+  joinedAt: worker.joinedAt,
+  jobs: leasesByJob(worker)
 })
+
+const leasesByJob = (worker: WorkerState): Record<string, number> => {
+  const jobs: Record<string, number> = {}
+  for (const key of worker.leases) {
+    const jobId = key.slice(0, key.lastIndexOf("/"))
+    jobs[jobId] = (jobs[jobId] ?? 0) + 1
+  }
+  return jobs
+}
 
 /** Why a job makes no progress, when the reason is plain: its time has not come, or no live worker runs its kind. */
 export const jobBlocker = (state: ClusterState, job: JobState, now?: number): string | undefined => {
@@ -160,7 +238,7 @@ export const JOBS_LISTED = 500
 /** The newest `limit` jobs, oldest first, and how many jobs there are in all. */
 export const jobsView = (state: ClusterState, limit = JOBS_LISTED): { jobs: JobView[]; total: number } => {
   const all = [...state.jobs.values()]
-  return { jobs: all.slice(Math.max(0, all.length - limit)).map(jobView), total: all.length }
+  return { jobs: all.slice(Math.max(0, all.length - limit)).map((job) => jobView(job)), total: all.length }
 }
 export const workersView = (state: ClusterState): WorkerView[] => [...state.workers.values()].map(workerView)
 

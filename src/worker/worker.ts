@@ -19,6 +19,8 @@ import { TaskError, type TaskHandler } from "./task-handler.ts"
 import { trainingShareHandler } from "./training-share.ts"
 import { TensorStore } from "../nats/tensor-store.ts"
 import { DatasetStore } from "../nats/dataset-store.ts"
+import { ModelStore } from "../nats/model-store.ts"
+import { inferenceHandler } from "./infer-handler.ts"
 
 export type WorkerOptions = {
   readonly url: string
@@ -112,6 +114,7 @@ export class Worker {
         datasets: await DatasetStore.open(nc),
         report: (gradient) => worker.#write({ type: "GradientReported", ...worker.#envelope(), workerId: id, ...gradient })
       }))
+      worker.#handlers.set("infer", inferenceHandler({ log, datasets: await DatasetStore.open(nc), models: await ModelStore.open(nc) }))
       await worker.#join()
       return worker
     } catch (error) {

@@ -236,3 +236,40 @@ describe("the shipped MNIST subset", () => {
   it("train.csv.gz: 8,000 x 784, labels 0..9, pixels 0..255", () => check(mnist("train.csv.gz"), 8000))
   it("test.csv.gz: 2,000 x 784, labels 0..9, pixels 0..255", () => check(mnist("test.csv.gz"), 2000))
 })
+
+describe("parseCsv: label none (unlabeled rows)", () => {
+  it("every column is a feature, y is all zeros", () => {
+    expect(plain(parse("1,2,3\n4,5,6\n", { label: "none" }))).toEqual({ rows: 2, features: 3, x: [1, 2, 3, 4, 5, 6], y: [0, 0] })
+  })
+
+  it("one column is one feature", () => {
+    expect(plain(parse("7\n8\n", { label: "none", hasHeader: false }))).toEqual({ rows: 2, features: 1, x: [7, 8], y: [0, 0] })
+  })
+
+  it("a header is skipped as with a label", () => {
+    expect(plain(parse("a,b\n1,2\n", { label: "none" }))).toEqual({ rows: 1, features: 2, x: [1, 2], y: [0] })
+  })
+
+  it("errors name the same places", () => {
+    expect(dataErrorOf(() => parse("1,2,3\n4,x,6\n", { label: "none" })).message).toBe('data/t.csv line 2, column 2: "x" is not a number')
+    expect(dataErrorOf(() => parse("1,2,3\n4,5\n", { label: "none" })).message).toBe("data/t.csv line 2: 2 columns, expected 3")
+  })
+
+  it("several files must have the same column count", () => {
+    const files = (second: string) => [
+      { source: "a.csv", bytes: bytesOf("1,2,3\n") },
+      { source: "b.csv", bytes: bytesOf(second) }
+    ]
+    expect(plain(parseCsvFiles(files("4,5,6\n"), { label: "none" }))).toEqual({ rows: 2, features: 3, x: [1, 2, 3, 4, 5, 6], y: [0, 0] })
+    expect(dataErrorOf(() => parseCsvFiles(files("4,5\n"), { label: "none" })).message).toBe("b.csv line 1: 2 columns, expected 3 as in a.csv")
+  })
+
+  it("the MNIST test set without its label is 785 features", () => {
+    const source = join(import.meta.dirname, "..", "..", "data", "mnist", "test.csv.gz")
+    const d = parseCsv(readFileSync(source), { source, label: "none" })
+    const labeled = parseCsv(readFileSync(source), { source, label: "first" })
+    expect([d.rows, d.features]).toEqual([2000, 785])
+    expect(d.x[0]).toBe(labeled.y[0])
+    expect(d.y.every((v) => v === 0)).toBe(true)
+  })
+})

@@ -137,3 +137,16 @@ describe("the MNIST training set", () => {
     expectSame(d, decodeDataset(bytes, "mnist-train"))
   })
 })
+
+describe("decoding from a Node Buffer", () => {
+  it("reads float32 values from a Buffer at any offset in its pool (a Buffer's slice is a view)", async () => {
+    const { encodeDataset, decodeDataset } = await import("../../src/data/dataset-codec.ts")
+    const data = { rows: 3, features: 2, x: Float32Array.from([0.5, -1.25, 3.75, 1e6, 2.5, -0.125]), y: Float32Array.from([0.1, 0.2, 0.3]) }
+    const encoded = encodeDataset(data)
+    // Buffer.from(array) copies into a shared pool at some offset, as NATS clients hand out payloads.
+    const pooled = Buffer.concat([Buffer.from([1, 2, 3]), Buffer.from(encoded)]).subarray(3)
+    const decoded = decodeDataset(pooled, "pooled")
+    expect([...decoded.x]).toEqual([...data.x])
+    expect([...decoded.y]).toEqual([...data.y])
+  })
+})

@@ -33,7 +33,8 @@ const samples: DtqEvent[] = [
   F.jobFailed("j-1", "task 2 failed"),
   F.jobCancelled("j-1", "by request"),
   F.workerLost("w-1"),
-  ...F.trainingEvents("j-1")
+  ...F.trainingEvents("j-1"),
+  ...F.inferenceEvents("j-1")
 ]
 
 const refusedReason = (decoded: Decoded): string => {
@@ -48,7 +49,7 @@ const encode = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.str
 describe("round trips", () => {
   it("the samples cover every event type", () => {
     expect(new Set(samples.map((e) => e.type))).toEqual(new Set(EVENT_TYPES))
-    expect(EVENT_TYPES).toHaveLength(26)
+    expect(EVENT_TYPES).toHaveLength(30)
     expect(EVENT_TYPES).toContain("AttemptAborted")
   })
 

@@ -173,6 +173,28 @@ export const trainingEvents = (jobId: string): DtqEvent[] => [
   { type: "TrainingFinished", ...coordinatorEnvelope({}), jobId, version: 20, epochs: 4, model: { bucket: "dtq-models", name: jobId, digest: TENSOR.digest, bytes: 40 }, loss: 0.4, trainAccuracy: null, confusion: [[1, 0], [0, 1]], stoppedEarly: true }
 ]
 
+// ---- inference and fair sharing ----
+export const inferenceEvents = (jobId: string): DtqEvent[] => [
+  { type: "BatchSizeRequested", ...producerEnvelope({}), jobId, batchSize: 50 },
+  { type: "BatchSizeChanged", ...coordinatorEnvelope({}), jobId, batchSize: 50, fromTask: 3, fromRow: 300, count: 37 },
+  {
+    type: "PredictionsStored",
+    ...coordinatorEnvelope({}),
+    jobId,
+    predictions: { bucket: "dtq-predictions", name: jobId, digest: TENSOR.digest, bytes: 8000, rows: 2000 },
+    correct: 1800,
+    accuracy: 0.9,
+    confusion: [[900, 100], [100, 900]]
+  },
+  {
+    type: "SharesAllocated",
+    ...coordinatorEnvelope({}),
+    capacity: 6,
+    reason: "measured rates",
+    jobs: [{ jobId, quota: 4, share: 1, rate: 410.5, cost: 2.1 }, { jobId: "j-2", quota: 2, share: 1, rate: null, cost: null }]
+  }
+]
+
 // ---- producer requests ----
 export const jobSubmitted = (jobId: string, spec: ResolvedSpec, o: At & { readonly by?: string } = {}): EventOf<"JobSubmitted"> => ({
   type: "JobSubmitted",

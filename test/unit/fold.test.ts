@@ -226,7 +226,7 @@ describe("duplicates and results set aside", () => {
     expect(job(log).status[0]).toBe(TaskStatus.NeedsDecision)
     expect(job(log).running.size).toBe(0)
     expect(worker(log, "w1").leases.size).toBe(0)
-    const drafts = plan(log.state, new InFlight(), 2000, { maxLeasesPerEvent: 512, random: () => 0.5 })
+    const drafts = plan(log.state, new InFlight(), 2000, { maxLeasesPerEvent: 512, random: () => 0.5, sharing: "fifo" })
     expect(drafts.filter((d) => d.type === "RetryScheduled" && d.index === 0)).toHaveLength(1)
     expect(drafts.filter((d) => d.type === "JobFailed")).toEqual([])
   })

@@ -1,4 +1,5 @@
 // Tasks go only to workers that run their kind; a job no live worker can run waits, and says why.
+import type { SchedulerOptions } from "../../src/coordinator/scheduler.ts"
 import { describe, expect, it } from "vitest"
 import { InFlight, plan } from "../../src/coordinator/scheduler.ts"
 import { speculativeCopies } from "../../src/coordinator/speculation.ts"
@@ -6,7 +7,7 @@ import { resolveSpec } from "../../src/domain/job-spec.ts"
 import { jobBlocker } from "../../src/projections/views.ts"
 import * as F from "./fixtures.ts"
 
-const options = { maxLeasesPerEvent: 512, random: () => 0.5 }
+const options: SchedulerOptions = { maxLeasesPerEvent: 512, random: () => 0.5, sharing: "fifo" }
 const NOW = 10_000
 
 const leasedTo = (drafts: ReturnType<typeof plan>) =>

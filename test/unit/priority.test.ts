@@ -6,7 +6,7 @@ import { resolveSpec, type ResolvedSpec } from "../../src/domain/job-spec.ts"
 import type { JobState } from "../../src/projections/state.ts"
 import * as F from "./fixtures.ts"
 
-const options: SchedulerOptions = { maxLeasesPerEvent: 512, random: () => 0.5 }
+const options: SchedulerOptions = { maxLeasesPerEvent: 512, random: () => 0.5, sharing: "fifo" }
 const NOW = 10_000
 
 type Leased = Extract<Draft, { type: "TaskLeased" }>

@@ -6,7 +6,7 @@ import { stateDigest } from "../../src/projections/digest.ts"
 import { TaskStatus } from "../../src/projections/state.ts"
 import * as F from "./fixtures.ts"
 
-const options: SchedulerOptions = { maxLeasesPerEvent: 512, random: () => 0.5 }
+const options: SchedulerOptions = { maxLeasesPerEvent: 512, random: () => 0.5, sharing: "fifo" }
 const JOB = "j-1"
 const NOW = 10_000
 

@@ -7,7 +7,7 @@ import type { JobState, WorkerState } from "../../src/projections/state.ts"
 import * as F from "./fixtures.ts"
 
 export const JOB = "j-1"
-export const options: SchedulerOptions = { maxLeasesPerEvent: 512, random: () => 0.5 }
+export const options: SchedulerOptions = { maxLeasesPerEvent: 512, random: () => 0.5, sharing: "fifo" }
 
 export type Leased = Extract<Draft, { type: "TaskLeased" }>
 export const leasesOf = (drafts: ReadonlyArray<Draft>): Leased[] => drafts.filter((d): d is Leased => d.type === "TaskLeased")

@@ -31,7 +31,7 @@ describe("snapshots", () => {
     const { bytes } = takeSnapshot(busyState(), 1)
     expect(restoreSnapshot(new Uint8Array([0xff, 0xfe, 0x00]))).toMatchObject({ ok: false, reason: expect.stringMatching(/^not a readable snapshot/) })
     expect(restoreSnapshot(new TextEncoder().encode("{}"))).toEqual({ ok: false, reason: "not a snapshot: header or state missing" })
-    expect(restoreSnapshot(tamper(bytes, (t) => t.replace('"version":1', '"version":99')))).toEqual({ ok: false, reason: "snapshot version 99, this dtq reads 1" })
+    expect(restoreSnapshot(tamper(bytes, (t) => t.replace(`"version":${SNAPSHOT_VERSION}`, '"version":99')))).toEqual({ ok: false, reason: `snapshot version 99, this dtq reads ${SNAPSHOT_VERSION}` })
     expect(restoreSnapshot(tamper(bytes, (t) => t.replace('"done":1', '"done":2')))).toMatchObject({ ok: false, reason: expect.stringMatching(/^digest mismatch/) })
     expect(restoreSnapshot(bytes.slice(0, bytes.length - 10))).toMatchObject({ ok: false })
   })

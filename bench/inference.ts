@@ -1,0 +1,137 @@
+// Inference throughput in rows/s: the shipped MNIST test set (2,000 rows) repeated REPEAT times (default
+// 10: 20,000 rows), softmax and mlp models.
+//   node bench/inference.ts local     in one process: predictLocally on the prepared rows
+//   node bench/inference.ts cluster   a local cluster (nats-server, coordinator, workers) with 1 and 2
+//                                     workers, against the same model in this process
+// Each prints a markdown table (docs/benchmarks.md). Env: REPEAT, RUNS (in-process repetitions, default
+// 5), BATCH (comma-separated batch sizes for the cluster, default 100,1000), MODELS (softmax,mlp).
+import { rmSync } from "node:fs"
+import { resolve } from "node:path"
+import { LocalCluster } from "../src/cli/local-cluster.ts"
+import { parseCsvFiles } from "../src/data/csv.ts"
+import type { Dataset } from "../src/data/dataset.ts"
+import { readDataFiles } from "../src/data/files.ts"
+import type { ResolvedTrainSpec } from "../src/domain/job-spec.ts"
+import { MODEL_DEFAULTS } from "../src/domain/train-spec.ts"
+import { prepareInferenceData, type InferenceScaling } from "../src/inference/infer-data.ts"
+import { predictLocally } from "../src/inference/predict.ts"
+import { ModelStore } from "../src/nats/model-store.ts"
+import { Client } from "../src/producer/client.ts"
+import { shapeOf, targetOf } from "../src/training/job-data.ts"
+import { trainLocally } from "../src/training/local-trainer.ts"
+import { shapeFor, type ModelShape, type Target } from "../src/training/models.ts"
+
+const sections = process.argv.slice(2)
+const REPEAT = Number(process.env.REPEAT ?? 10)
+const RUNS = Number(process.env.RUNS ?? 5)
+const BATCHES = (process.env.BATCH ?? "100,1000").split(",").map(Number)
+const MODELS = (process.env.MODELS ?? "softmax,mlp").split(",") as Array<"softmax" | "mlp">
+const TRAIN_FILE = resolve(import.meta.dirname, "../data/mnist/train.csv.gz")
+const TEST_FILE = resolve(import.meta.dirname, "../data/mnist/test.csv.gz")
+/** The test set REPEAT times, as a comma list: the producer parses and uploads it as one data set. */
+const DATA_REF = Array.from({ length: REPEAT }, () => TEST_FILE).join(",")
+/** Epochs of the benchmark's models: throughput, not accuracy, is measured (an mlp's speed depends a little on its weights). */
+const EPOCHS = 2
+
+const row = (cells: ReadonlyArray<string | number>) => console.log(`| ${cells.join(" | ")} |`)
+const rate = (n: number) => Math.round(n).toLocaleString("en-US")
+const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
+
+const load = async (ref: string): Promise<Dataset> => parseCsvFiles(await readDataFiles(ref), { label: "first" })
+
+type InProcess = { readonly rowsPerSec: number; readonly prepareMs: number; readonly accuracy: number }
+
+/** Rows scaled as training scaled them (timed), then the median of RUNS passes of predictLocally. */
+const inProcess = (scaling: InferenceScaling, shape: ModelShape, target: Target, params: Float32Array, train: Dataset, rows: Dataset): InProcess => {
+  const t0 = performance.now()
+  const prepared = prepareInferenceData(scaling, train, rows)
+  const prepareMs = performance.now() - t0
+  // A warm-up pass: the JIT, and the rows' sparse form, built once per data set.
+  const first = predictLocally(shape, target, params, prepared, true)
+  const times: number[] = []
+  for (let i = 0; i < RUNS; i++) {
+    const started = performance.now()
+    predictLocally(shape, target, params, prepared, true)
+    times.push(performance.now() - started)
+  }
+  return { rowsPerSec: prepared.rows / (median(times) / 1000), prepareMs, accuracy: (first.correct ?? 0) / prepared.rows }
+}
+
+if (sections.includes("local")) {
+  const [train, rows] = await Promise.all([load(TRAIN_FILE), load(DATA_REF)])
+  console.log(`\n## Inference in one process: ${rate(rows.rows)} rows (the MNIST test set x ${REPEAT}), median of ${RUNS} passes\n`)
+  row(["model", "prepare ms", "rows/s", "accuracy"])
+  row(["---", "---", "---", "---"])
+  for (const model of MODELS) {
+    const defaults = MODEL_DEFAULTS[model]
+    const target: Target = { kind: "multiclass", classes: 10 }
+    const shape = shapeFor(model, train.features, target, model === "mlp" ? defaults.hidden : 0)
+    // normalize=max on every training row: the training defaults.
+    const scaling: InferenceScaling = { trained: { samples: train.rows, normalize: "max" }, data: { source: "test x REPEAT" } }
+    const scaledTrain = prepareInferenceData(scaling, train, train)
+    const { params } = trainLocally({ shape, target, train: scaledTrain, epochs: EPOCHS, batchSize: defaults.batchSize, lr: defaults.lr, lrDecay: defaults.lrDecay, seed: 42, init: model === "mlp" ? "random" : "zeros" })
+    const r = inProcess(scaling, shape, target, params, train, rows)
+    row([model, r.prepareMs.toFixed(0), rate(r.rowsPerSec), r.accuracy.toFixed(4)])
+  }
+}
+
+/** Client.infer lands with the coordinator's inference work; until then this names the API the bench uses. */
+type InferApi = { infer: (request: Record<string, unknown>) => Promise<{ jobId: string }> }
+
+const withCluster = async <T>(workers: number, f: (client: Client) => Promise<T>): Promise<T> => {
+  const storeDir = resolve(`.dtq/bench-inference-${workers}`)
+  rmSync(storeDir, { recursive: true, force: true })
+  const cluster = await LocalCluster.start({ workers, slots: 4, storeDir })
+  const client = await Client.connect(cluster.url)
+  try {
+    return await f(client)
+  } finally {
+    await client.close()
+    await cluster.stop()
+  }
+}
+
+/** A model trained on the cluster, and its weights and spec for the in-process reference. */
+const trainOnCluster = async (client: Client, model: "softmax" | "mlp"): Promise<{ jobId: string; spec: ResolvedTrainSpec; params: Float32Array; testAccuracy: number | null }> => {
+  const { jobId } = await client.train({ model, epochs: EPOCHS })
+  const outcome = await client.wait(jobId)
+  if (outcome.state !== "completed") throw new Error(`training ${jobId} ${outcome.state}: ${outcome.reason}`)
+  const view = await client.job(jobId)
+  const finished = view?.training?.finished
+  if (view === undefined || finished === undefined) throw new Error(`training ${jobId} has no model`)
+  const params = await (await ModelStore.open(client.nc)).get(finished.model.name, finished.model.digest)
+  return { jobId, spec: view.spec as ResolvedTrainSpec, params, testAccuracy: finished.testAccuracy ?? null }
+}
+
+if (sections.includes("cluster")) {
+  const [train, rows] = await Promise.all([load(TRAIN_FILE), load(DATA_REF)])
+  console.log(`\n## Inference on a local cluster: ${rate(rows.rows)} rows (the MNIST test set x ${REPEAT}), 4 slots per worker\n`)
+  console.log("Job time: from submission to the job's end; end to end: from the call (the producer parses and uploads the rows) to the end.\n")
+  row(["model", "workers", "batch", "tasks", "job rows/s", "ratio", "end-to-end rows/s", "ratio", "in one process rows/s"])
+  row(["---", "---", "---", "---", "---", "---", "---", "---", "---"])
+  for (const workers of [1, 2]) {
+    await withCluster(workers, async (client) => {
+      for (const model of MODELS) {
+        const trained = await trainOnCluster(client, model)
+        const scaling: InferenceScaling = { trained: trained.spec, data: { source: DATA_REF } }
+        const local = inProcess(scaling, shapeOf(trained.spec), targetOf(trained.spec), trained.params, train, rows)
+        // The same model over the test set repeated: the test accuracy training reported.
+        if (trained.testAccuracy !== null && Math.abs(local.accuracy - trained.testAccuracy) > 1e-9) {
+          console.error(`note: ${model} in-process accuracy ${local.accuracy} differs from training's test accuracy ${trained.testAccuracy}`)
+        }
+        for (const batchSize of BATCHES) {
+          const started = performance.now()
+          const { jobId } = await (client as unknown as InferApi).infer({ kind: "infer", model: trained.jobId, data: DATA_REF, batchSize })
+          const outcome = await client.wait(jobId)
+          const wallMs = performance.now() - started
+          if (outcome.state !== "completed") throw new Error(`inference ${jobId} ${outcome.state}: ${outcome.reason}`)
+          const jobRate = rows.rows / ((outcome.durationMs ?? wallMs) / 1000)
+          const endToEnd = rows.rows / (wallMs / 1000)
+          row([model, workers, batchSize, outcome.tasks, rate(jobRate), (jobRate / local.rowsPerSec).toFixed(3), rate(endToEnd), (endToEnd / local.rowsPerSec).toFixed(3), rate(local.rowsPerSec)])
+        }
+      }
+    })
+  }
+}
+
+if (sections.length === 0) console.log("give one or more sections: local cluster")

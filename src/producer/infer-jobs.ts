@@ -1,0 +1,115 @@
+// Turning an inference request into a resolved spec: check that the model job is a finished training
+// job with a stored model, read and upload the rows to predict (or reuse the model's test or training
+// data, already in the Object Store), check their width against the model, and fix every default.
+import type { Dataset } from "../data/dataset.ts"
+import { classCount } from "../data/dataset.ts"
+import { parseCsv, parseCsvFiles, type CsvOptions } from "../data/csv.ts"
+import { decodeDataset } from "../data/dataset-codec.ts"
+import { DataError } from "../data/errors.ts"
+import { isLocalRef, readDataFiles } from "../data/files.ts"
+import { BadSpec } from "../domain/errors.ts"
+import { DEFAULT_BATCH_SIZE, batchCount, decodeInferRequest, type InferRequest } from "../domain/infer-spec.ts"
+import { PRIORITY_NAMES, type ResolvedSpec } from "../domain/job-spec.ts"
+import { ResolvedTrainFields, type DataRef, type TrainingSpec } from "../domain/train-spec.ts"
+import type { DatasetStore } from "../nats/dataset-store.ts"
+
+/** The model job as the producer sees it (a job view, or a replay of the log). */
+export type ModelJob = {
+  readonly jobId: string
+  readonly state: string
+  readonly spec: ResolvedSpec
+  readonly model?: { readonly bucket: string; readonly name: string; readonly digest: string; readonly bytes: number }
+}
+
+const fail = (field: string, message: string): never => {
+  throw new BadSpec({ field, message })
+}
+
+/**
+ * The resolved spec of an inference request (still to be checked by resolveSpec on submission).
+ * `cwd` anchors relative data paths.
+ */
+export const prepareInference = async (
+  input: unknown,
+  model: ModelJob,
+  datasets: Pick<DatasetStore, "put" | "raw">,
+  options: { cwd?: string } = {}
+): Promise<Record<string, unknown>> => {
+  const request = decodeInferRequest(input)
+  const trained = trainedSpec(model)
+  const stored = model.model as NonNullable<ModelJob["model"]>
+  const labeled = request.labels !== "none"
+  const data = request.data === undefined
+    ? (trained.test ?? trained.data)
+    : await loadRows(request, trained, datasets, options.cwd ?? process.cwd())
+  if (data.features !== trained.features) {
+    const hint = request.labels === "none" ? " (labels=none: every column is a feature)" : ""
+    fail("data", `${data.source} has ${data.features} feature columns${hint}; the model of ${model.jobId} takes ${trained.features}`)
+  }
+  const batchSize = request.batchSize ?? DEFAULT_BATCH_SIZE
+  return {
+    kind: "infer",
+    model: { job: model.jobId, bucket: stored.bucket, name: stored.name, digest: stored.digest, bytes: stored.bytes },
+    trained,
+    data,
+    labeled,
+    batchSize,
+    share: request.share ?? 1,
+    tasks: batchCount(data.rows, 0, 0, batchSize),
+    ...(request.name === undefined ? {} : { name: request.name }),
+    ...(request.priority === undefined ? {} : { priority: typeof request.priority === "string" ? PRIORITY_NAMES[request.priority] : request.priority }),
+    ...(request.maxAttempts === undefined ? {} : { maxAttempts: request.maxAttempts })
+  }
+}
+
+/** The model job's training fields, or a refusal when it has no usable model. */
+const trainedSpec = (model: ModelJob): TrainingSpec => {
+  const { spec } = model
+  if (spec.kind !== "train") return fail("model", `job ${model.jobId} is a ${spec.kind} job; inference needs a finished training job`)
+  if (model.state !== "completed" || model.model === undefined) {
+    return fail("model", `job ${model.jobId} is a training job that is ${model.state}${model.state === "completed" ? " without a stored model" : ""}; inference needs one that completed`)
+  }
+  // The training part only: the job's name, schedule and policy are not the model's.
+  const fields: Record<string, unknown> = {}
+  for (const key of Object.keys(ResolvedTrainFields)) {
+    const value = (spec as Record<string, unknown>)[key]
+    if (value !== undefined) fields[key] = value
+  }
+  return fields as TrainingSpec
+}
+
+/**
+ * Reads, checks and uploads the rows a request names. Like train-jobs.ts's loader (not exported there):
+ * local files are parsed here, an object name is read from the dtq-datasets bucket (dtq's encoding, or CSV).
+ */
+const loadRows = async (request: InferRequest, trained: TrainingSpec, datasets: Pick<DatasetStore, "put" | "raw">, cwd: string): Promise<DataRef> => {
+  const ref = request.data as string
+  const csv: Omit<CsvOptions, "source"> = { label: request.labels ?? "first", ...(request.hasHeader === undefined ? {} : { hasHeader: request.hasHeader }) }
+  let rows: Dataset
+  try {
+    if (isLocalRef(ref, cwd)) rows = parseCsvFiles(await readDataFiles(ref, cwd), csv)
+    else {
+      const bytes = await datasets.raw(ref).catch(() => null)
+      if (bytes === null) return fail("data", `${JSON.stringify(ref)} is neither a file nor an object in the dtq-datasets bucket`)
+      const isEncoded = bytes[0] === 0x44 && bytes[1] === 0x54 && bytes[2] === 0x51 && bytes[3] === 0x44 // "DTQD"
+      // A plain copy: getBlob gives a Node Buffer, whose slice() (used by decodeDataset) is a view, not a copy.
+      rows = isEncoded ? decodeDataset(new Uint8Array(bytes), ref) : parseCsv(bytes, { source: ref, ...csv })
+    }
+  } catch (error) {
+    if (error instanceof DataError) return fail("data", error.message)
+    throw error
+  }
+  if (rows.rows === 0) fail("data", `${ref} has no rows`)
+  // Only when the width fits: otherwise the width error (in prepareInference) says more.
+  if (rows.features === trained.features && request.labels !== "none") checkLabels(rows, trained, ref)
+  return datasets.put(rows, ref)
+}
+
+/** Labels a multiclass model can score: classes 0..outputs-1 (a worker would fail the job on any other). */
+const checkLabels = (rows: Dataset, trained: TrainingSpec, source: string): void => {
+  if (trained.target.kind !== "multiclass") return
+  const found = classCount(rows)
+  if (found === 0 || found > trained.outputs) {
+    fail("labels", `${source} has labels that are not classes 0..${trained.outputs - 1} of the model; give the label column (labels=first|last) or labels=none`)
+  }
+}
