@@ -68,7 +68,8 @@ export const decideShares = (state: ClusterState, current: Allocation | ShareDra
   const entries: Entry[] = jobs.map((job) => {
     const share = job.spec.kind === "infer" ? job.spec.share : 1
     const started = Math.max(job.startedAt ?? now, since)
-    const measured = now - started >= SETTLE_MS / 2 ? rateAt(job.rates, now, started) : undefined
+    // Measured over at least SETTLE_MS under the split in force (startup and the last split blur less).
+    const measured = now - started >= SETTLE_MS ? rateAt(job.rates, now, started) : undefined
     const quota = quotas.get(job.jobId)
     const perLease = measured !== undefined && measured.units > 0 && quota !== undefined && quota > 0 ? measured.perSecond / quota : undefined
     return {
@@ -83,8 +84,15 @@ export const decideShares = (state: ClusterState, current: Allocation | ShareDra
     }
   })
   split(entries, capacity)
-  const next = integerQuotas(entries, capacity)
-  const reason = why(current, quotas, entries, next, capacity, now)
+  let next = integerQuotas(entries, capacity)
+  let reason = why(current, quotas, entries, next, capacity, now)
+  if (reason === "measured rates" || (reason === undefined && current !== undefined && "at" in current && now - current.at >= SETTLE_MS)) {
+    // Among inference jobs, rates are the goal: a split moves only when it is predicted to bring their
+    // share-weighted rates closer together than they are measured now (so it never flips back and forth).
+    const refined = refineByRates(entries, quotas, next)
+    next = refined ?? (reason === "measured rates" && !hasRowJobs(entries) ? next : quotas)
+    reason = refined !== undefined ? "measured rates" : reason === "measured rates" && !hasRowJobs(entries) ? reason : undefined
+  }
   if (reason === undefined) return undefined
   return {
     type: "SharesAllocated",
@@ -92,6 +100,61 @@ export const decideShares = (state: ClusterState, current: Allocation | ShareDra
     reason,
     jobs: entries.map((e) => ({ jobId: e.job.jobId, quota: next.get(e.job.jobId) ?? 0, share: e.share, rate: e.rate, cost: e.cost }))
   }
+}
+
+const hasRowJobs = (entries: ReadonlyArray<Entry>): boolean => entries.filter((e) => e.rows).length > 1
+
+/** The largest relative gap between a job's rate per unit of share and the mean of them (0: all equal). */
+const spread = (values: ReadonlyArray<number>): number => {
+  const mean = values.reduce((n, v) => n + v, 0) / values.length
+  return mean <= 0 ? 0 : Math.max(...values.map((v) => Math.abs(v / mean - 1)))
+}
+
+/** Measured spread above which the split of inference jobs is reconsidered, and the gain a move must promise. */
+const TOLERANCE = 0.05
+const MIN_GAIN = 0.02
+
+/**
+ * For two or more measured inference jobs whose share-weighted rates differ by more than TOLERANCE: the
+ * proposed split, or else one lease moved from the most to the least served job, if the rates per lease
+ * predict a spread smaller by MIN_GAIN than the one measured. Undefined: keep the split in force.
+ */
+const refineByRates = (entries: ReadonlyArray<Entry>, current: ReadonlyMap<string, number>, proposed: ReadonlyMap<string, number>): Map<string, number> | undefined => {
+  const rowJobs = entries.filter((e) => e.rows)
+  if (rowJobs.length < 2 || rowJobs.some((e) => e.perLease === undefined || e.rate === null)) return undefined
+  const measured = spread(rowJobs.map((e) => (e.rate as number) / e.share))
+  if (measured <= TOLERANCE) return undefined
+  const predicted = (quotas: ReadonlyMap<string, number>) => spread(rowJobs.map((e) => ((e.perLease as number) * (quotas.get(e.job.jobId) ?? 0)) / e.share))
+  // Damped: each quota moves at most a quarter of itself (at least one lease) toward the proposal, since
+  // rates per lease shift with the split itself (leases queued at a worker share its pace).
+  const damped = new Map<string, number>()
+  for (const [id, q] of proposed) {
+    const was = current.get(id) ?? q
+    const step = Math.max(1, Math.ceil(was / 4))
+    damped.set(id, Math.max(1, was + Math.max(-step, Math.min(step, q - was))))
+  }
+  const candidates: Array<Map<string, number>> = [damped]
+  const byServed = [...rowJobs].sort((a, b) => (b.rate as number) / b.share - (a.rate as number) / a.share)
+  const most = byServed[0] as Entry
+  const least = byServed.at(-1) as Entry
+  const mostQuota = current.get(most.job.jobId) ?? 0
+  if (mostQuota > 1) {
+    const nudged = new Map(current)
+    nudged.set(most.job.jobId, mostQuota - 1)
+    nudged.set(least.job.jobId, (current.get(least.job.jobId) ?? 0) + 1)
+    candidates.push(nudged)
+  }
+  let best: Map<string, number> | undefined
+  let bestSpread = measured - MIN_GAIN
+  for (const candidate of candidates) {
+    if ([...candidate].every(([id, q]) => current.get(id) === q)) continue
+    const p = predicted(candidate)
+    if (p < bestSpread) {
+      best = candidate
+      bestSpread = p
+    }
+  }
+  return best
 }
 
 const quotaMap = (allocation: Allocation | ShareDraft): Map<string, number> =>

@@ -44,17 +44,18 @@ export type Rate = {
 /** The rate over the last RATE_WINDOW_S seconds before `now`, counting only from `since` (the job's start). */
 export const rateAt = (w: RateWindow, now: number, since: number): Rate => {
   const nowSecond = Math.floor(now / 1000)
+  // Whole buckets from the window's first second, or from the first whole second after `since` (a
+  // bucket that began before it also counts what happened before it).
+  const firstSecond = Math.min(nowSecond, Math.max(nowSecond - RATE_WINDOW_S, Math.ceil(since / 1000)))
   let units = 0
   let busyMs = 0
   for (let i = 0; i < BUCKETS; i++) {
     const second = w.second[i] ?? -1
-    if (second < 0 || second > nowSecond || second <= nowSecond - BUCKETS) continue
+    if (second < firstSecond || second > nowSecond) continue
     units += w.units[i] ?? 0
     busyMs += w.busyMs[i] ?? 0
   }
-  // The buckets cover from the start of the oldest counted second to now.
-  const windowStart = Math.max(since, (nowSecond - RATE_WINDOW_S) * 1000)
-  const seconds = Math.max(0.25, (now - windowStart) / 1000)
+  const seconds = Math.max(0.25, (now - firstSecond * 1000) / 1000)
   return { perSecond: units / seconds, costMs: units === 0 ? undefined : busyMs / units, units }
 }
 

@@ -72,6 +72,15 @@ const retryable = (what: string) => (error: unknown): never => {
   throw new TaskError(`${what}: ${error instanceof Error ? error.message : String(error)}`, { retryable: true, cause: error })
 }
 
+let lastTurn: Promise<void> = Promise.resolve()
+
+/** Resolves in a later turn of the event loop than every earlier caller's: computations take turns. */
+const nextTurn = (): Promise<void> => {
+  const turn = lastTurn.then(() => new Promise<void>((resolve) => setImmediate(resolve)))
+  lastTurn = turn
+  return turn
+}
+
 export const inferenceHandler = (services: InferenceServices): TaskHandler => {
   const specs = new PromiseCache<ResolvedInferSpec>(CACHED_JOBS)
   const weights = new PromiseCache<Float32Array>(CACHED_MODELS)
@@ -119,6 +128,9 @@ export const inferenceHandler = (services: InferenceServices): TaskHandler => {
       weights.get(model.digest, () => services.models.get(model.name, model.digest).catch(retryable(`the model of job ${model.job} (${model.bucket}/${model.name})`))),
       prepare(spec)
     ])
+    // One batch per turn of the event loop: batches waiting on the same load resume together, and
+    // computed back to back they would hold off heartbeats and leases (a busy worker would look dead).
+    await nextTurn()
     // Loading can take a while; a batch no longer wanted is not computed.
     if (context.signal.aborted) throw context.signal.reason
     try {
