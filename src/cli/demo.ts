@@ -8,6 +8,7 @@ import type { InfoReply } from "../coordinator/control.ts"
 import type { WorkerView } from "../projections/views.ts"
 import { LocalCluster } from "./local-cluster.ts"
 import { followTraining } from "./train-command.ts"
+import { plotSummary, runPlot } from "./plot-command.ts"
 
 const say = (line = "") => process.stdout.write(`${line}\n`)
 
@@ -37,6 +38,10 @@ export const demoCommand = async (): Promise<number> => {
     const outDir = resolve("demo-output")
     await followTraining(client, jobId, { json: false, outDir, print: (line) => say(`  ${line}`) })
     say("")
+    say("job: batch inference with the trained model over the MNIST test set (2,000 rows in batches of 100)")
+    const inference = await client.infer({ model: jobId, batchSize: 100 })
+    const inferred = await client.wait(inference.jobId)
+    say(`  ${inference.jobId} ${inferred.state} in ${duration(inferred.durationMs)}: ${inferred.result ?? inferred.reason}\n`)
     const { workers } = await client.ask<{ workers: WorkerView[] }>("workers")
     say(workersTable(workers, false))
     const info = await client.ask<InfoReply>("info")
@@ -44,7 +49,9 @@ export const demoCommand = async (): Promise<number> => {
     say(`\nthe log holds ${info.streamLastSeq} events; the coordinator's state digest at #${info.appliedSeq}:`)
     say(`  live   ${info.digest}`)
     say(`  replay ${stateDigest(replayed.state)} (rebuilt from the log in ${duration(replayed.ms)})`)
-    say(`\nThe training job's weights (CSV, and a PNG per class) and logs/*.csv are in ${outDir}; charts arrive with issue 6.`)
+    const plotted = await runPlot(client, { outDir, format: "both" })
+    say(`\ncharts from the log (as dtq plot): ${plotSummary(plotted, outDir)}`)
+    say(`The training job's weights (CSV, and a PNG per class), logs/*.csv and charts/ (Vega-Lite specs, SVG, PNG) are in ${outDir}.`)
   } finally {
     await client.close()
     await cluster.stop()

@@ -23,6 +23,7 @@ import { upCommand } from "./up.ts"
 import { submitCommand } from "./submit-command.ts"
 import { resumeCommand, trainCommand } from "./train-command.ts"
 import { inferCommand, predictionsCommand, setBatchSizeCommand } from "./infer-command.ts"
+import { plotCommand } from "./plot-command.ts"
 import { InvalidInput } from "../producer/errors.ts"
 import { TaskModuleError } from "../tasks/load.ts"
 
@@ -57,6 +58,7 @@ jobs
   dtq producer                                                 the interactive prompt (try: help)
   dtq chat TEXT                                                a message every producer and worker prints
 the log
+  dtq plot [--job ID] [--out DIR] [--format svg|png|both]      charts (Vega-Lite, SVG, PNG) and CSVs from the log alone
   dtq info                                                     leader, epoch, applied sequence, state digest
   dtq replay [--until SEQ]                                     rebuild all state from the log; prints the digest
   dtq events [--follow] [--from SEQ] [--limit N] [--json]     the log, human-readable
@@ -65,10 +67,6 @@ Every command takes --nats URL (default: $DTQ_NATS_URL, else nats://127.0.0.1:42
 Exit codes: 0 done, 1 the job failed or was cancelled, 2 bad usage or spec, 3 the cluster cannot be reached.`
 
 type Command = (argv: string[]) => Promise<number>
-
-const notYet = (name: string, issue: number): Command => async () => {
-  throw new UsageError(`dtq ${name} is not available in this version yet (tracked as issue ${issue})`)
-}
 
 export const COMMANDS: Record<string, Command> = {
   up: upCommand,
@@ -91,7 +89,7 @@ export const COMMANDS: Record<string, Command> = {
   infer: inferCommand,
   "set-batch-size": setBatchSizeCommand,
   predictions: predictionsCommand,
-  plot: notYet("plot", 6),
+  plot: plotCommand,
   submit: submitCommand
 }
 

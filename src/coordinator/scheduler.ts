@@ -276,6 +276,11 @@ const completion = (job: JobState): Draft => {
     const result = accuracy === null || accuracy === undefined ? `loss ${(finished.testLoss ?? finished.loss).toFixed(6)}` : `accuracy ${accuracy.toFixed(4)}`
     return { type: "JobCompleted", jobId: job.jobId, result }
   }
+  const stored = job.inference?.stored
+  if (stored !== undefined) {
+    const accuracy = stored.accuracy === undefined ? "" : `, accuracy ${stored.accuracy.toFixed(4)}`
+    return { type: "JobCompleted", jobId: job.jobId, result: `${stored.predictions.rows} predictions in ${stored.predictions.bucket}/${stored.predictions.name}${accuracy}` }
+  }
   if (job.outputs === undefined) return { type: "JobCompleted", jobId: job.jobId, result: job.sum.toString() }
   const result = `${job.count} task${job.count === 1 ? "" : "s"} completed`
   const bytes = jsonByteLength(job.outputs)

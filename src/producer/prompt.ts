@@ -10,12 +10,19 @@ import { duration, jobDetail, jobsTable, workersTable } from "./format.ts"
 import { parsePromptLine, type PromptLine } from "./pipe-syntax.ts"
 import { trainRequestFromPairs } from "../domain/train-spec.ts"
 import { followTraining } from "../cli/train-command.ts"
+import { inferRequestFromPairs } from "../domain/infer-spec.ts"
+import { plotFormat, plotSummary, runPlot } from "../cli/plot-command.ts"
 
 export const PROMPT_HELP = `commands (parts separated by | or spaces):
   sum A|B[|tasks=N]        exact sum of A..B; the result is printed when the job ends
   sumsq A|B[|tasks=N]      exact sum of squares
   train k=v|k=v|...        training, e.g. train model=logreg|task=binary_is_zero|samples=2000|epochs=1 (docs/training.md)
   resume JOB|k=v|...       a new training job from JOB's weights, its settings with overrides
+  infer model=JOB|k=v|...  batch inference, e.g. infer model=j-abc|batchSize=200|share=2 (also: add-job)
+  set-batch-size ID|N      a running inference job's batches from now on
+  get-job-stats ID         rate, latency percentiles, workers (also: job ID)
+  get-job-assigned-workers ID   the workers serving a job     stop-job ID   cancel it (start-job: jobs start when added)
+  plot [job=ID|out=DIR|format=svg|png|both]   charts and CSVs replayed from the log (as dtq plot)
   jobs                     all jobs          job ID      one job
   workers [verbose]        the workers       list        the task kinds the live workers run
   info                     the leader, its epoch, applied sequence and state digest
@@ -131,13 +138,67 @@ export class Prompt {
         return true
       }
       case "infer":
-      case "plot":
-        p(`${line.command} is not available in this version yet`)
+      case "add-job": {
+        const { kind: _kind, ...request } = inferRequestFromPairs(line.options)
+        const jobId = newJobId()
+        const following = this.#client.follow(jobId, 0)
+        const { spec } = await this.#client.infer(request, { jobId })
+        p(`submitted ${jobId}: inference in ${spec.tasks} batch(es); the result is printed when it ends`)
+        this.#watch(following.then((o) => p(o.state === "completed" ? `${jobId} completed in ${duration(o.durationMs)}: ${o.result}` : `${jobId} ${o.state}: ${o.reason ?? ""}`)), jobId)
         return true
+      }
+      case "start-job": {
+        const jobId = line.positional[0]
+        if (jobId === undefined) return p("usage: start-job ID"), true
+        const view = await this.#client.job(jobId)
+        p(view === undefined ? `unknown job ${jobId}` : `${jobId} is ${view.state}: jobs start as soon as they are added`)
+        return true
+      }
+      case "stop-job": {
+        const jobId = line.positional[0]
+        if (jobId === undefined) return p("usage: stop-job ID"), true
+        await this.#client.cancel(jobId, "stopped by request")
+        p(`stop requested for ${jobId}`)
+        return true
+      }
+      case "set-batch-size": {
+        const [jobId, size] = line.positional
+        if (jobId === undefined || size === undefined) return p("usage: set-batch-size ID|N"), true
+        await this.#client.setBatchSize(jobId, Number(size))
+        p(`asked ${jobId} for batches of ${size} rows`)
+        return true
+      }
+      case "get-job-stats": {
+        const jobId = line.positional[0]
+        if (jobId === undefined) return p("usage: get-job-stats ID"), true
+        const view = await this.#client.job(jobId)
+        p(view === undefined ? `unknown job ${jobId}` : jobDetail(view))
+        return true
+      }
+      case "get-job-assigned-workers": {
+        const jobId = line.positional[0]
+        if (jobId === undefined) return p("usage: get-job-assigned-workers ID"), true
+        const { workers } = (await this.#client.workers()).value
+        const serving = workers.filter((w) => (w.jobs?.[jobId] ?? 0) > 0).map((w) => `${w.workerId} (${w.jobs[jobId]} lease(s))`)
+        p(serving.length === 0 ? `no worker holds a lease of ${jobId} now` : serving.join("\n"))
+        return true
+      }
+      case "plot": {
+        const outDir = line.options.out ?? "."
+        const result = await runPlot(this.#client, { outDir, format: plotFormat(line.options.format), ...(line.options.job === undefined ? {} : { jobId: line.options.job }) })
+        p(plotSummary(result, outDir))
+        return true
+      }
       default:
         p(`unknown command ${JSON.stringify(line.command)}; type help`)
         return true
     }
+  }
+
+  #watch(done: Promise<void>, jobId: string): void {
+    const watch = done.catch((error: Error) => this.#io.print(`${jobId}: ${error.message}`))
+    this.#watching.add(watch)
+    void watch.finally(() => this.#watching.delete(watch))
   }
 
   async #submitRange(line: PromptLine): Promise<void> {
