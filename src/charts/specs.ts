@@ -3,7 +3,7 @@
 // returned as `data` for data files. Numbers are rounded to 6 significant digits so files compare byte
 // for byte across machines and between a live coordinator and a replay.
 import type { ActivityView, AttemptView } from "../projections/activity.ts"
-import type { TrainingJobReport, TrainingReport } from "../reports/training-report.ts"
+import { speedupGroups, type TrainingJobReport, type TrainingReport } from "../reports/training-report.ts"
 
 export type Cell = string | number | boolean | null
 export type Row = Record<string, Cell>
@@ -118,42 +118,17 @@ export const trainingComparison = (report: TrainingReport): Chart | undefined =>
   }, "test accuracy where the job has it, else train accuracy")
 }
 
-type SpeedGroup = { model: string; task: string; samples: number; batchSize: number; mode: string; workers: number; jobs: number; ms: number; epochs: number; rows: number }
-
 /**
- * The speed-up rows, grouped like speedupCsv in reports/training-report.ts: completed jobs with epochs,
- * by model, task, samples, batch size, mode and workers; speedup = the 1-worker mean epoch ms / this one's.
- * Rows without a 1-worker baseline have no speed-up and are left out.
+ * The speed-up rows: the groups of `logs/speedup.csv` (speedupGroups), one line per mode (the group's
+ * model, task and sizes join the label only when there are several). Groups without a 1-worker baseline
+ * have no speed-up and are left out.
  */
 export const speedupRows = (report: TrainingReport): Row[] => {
-  const byKey = new Map<string, SpeedGroup>()
-  for (const j of report.jobs) {
-    if (j.state !== "completed" || j.epochs.length === 0) continue
-    const key = JSON.stringify([j.model, j.task, j.samples, j.batchSize, j.mode, j.workers])
-    let g = byKey.get(key)
-    if (g === undefined) {
-      g = { model: j.model, task: j.task, samples: j.samples, batchSize: j.batchSize, mode: j.mode, workers: j.workers, jobs: 0, ms: 0, epochs: 0, rows: 0 }
-      byKey.set(key, g)
-    }
-    g.jobs++
-    for (const e of j.epochs) {
-      g.ms += e.ms
-      g.rows += e.samples
-      g.epochs++
-    }
-  }
-  const groups = [...byKey.values()].sort(
-    (a, b) =>
-      compare(a.model, b.model) || compare(a.task, b.task) || compare(a.mode, b.mode) ||
-      a.workers - b.workers || a.samples - b.samples || a.batchSize - b.batchSize
-  )
+  const groups = speedupGroups(report)
   const problems = new Set(groups.map((g) => JSON.stringify([g.model, g.task, g.samples, g.batchSize])))
-  const mean = (g: SpeedGroup) => g.ms / g.epochs
   const rows: Row[] = []
   for (const g of groups) {
-    const single = byKey.get(JSON.stringify([g.model, g.task, g.samples, g.batchSize, g.mode, 1]))
-    if (single === undefined || mean(g) === 0) continue
-    // One line per mode; the comparable group joins the label only when there are several.
+    if (g.speedup === undefined) continue
     const series = problems.size === 1 ? g.mode : `${g.model} ${g.task} n=${g.samples} b=${g.batchSize} ${g.mode}`
     rows.push({
       series,
@@ -162,9 +137,9 @@ export const speedupRows = (report: TrainingReport): Row[] => {
       mode: g.mode,
       workers: g.workers,
       jobs: g.jobs,
-      meanEpochMs: round(mean(g)),
-      samplesPerSec: g.ms === 0 ? null : round(g.rows / (g.ms / 1000)),
-      speedup: round(mean(single) / mean(g)),
+      meanEpochMs: round(g.meanEpochMs),
+      samplesPerSec: g.samplesPerSec === undefined ? null : round(g.samplesPerSec),
+      speedup: round(g.speedup),
       samples: g.samples,
       batchSize: g.batchSize
     })

@@ -136,10 +136,26 @@ export const jobSummariesCsv = (report: TrainingReport): string =>
  */
 export const SPEEDUP_HEADER = ["model", "task", "mode", "workers", "jobs", "mean_epoch_ms", "samples_per_sec", "speedup", "samples", "batch_size"] as const
 
-type SpeedRow = { model: string; task: string; samples: number; batchSize: number; mode: string; workers: number; jobs: number; ms: number; epochs: number; rows: number }
+/** Completed training jobs with epochs, pooled by what makes their epochs comparable, mode and workers. */
+export type SpeedGroup = {
+  readonly model: string
+  readonly task: string
+  readonly samples: number
+  readonly batchSize: number
+  readonly mode: string
+  readonly workers: number
+  readonly jobs: number
+  readonly meanEpochMs: number
+  /** Rows per second over the pooled epochs; undefined when they took no time. */
+  readonly samplesPerSec: number | undefined
+  /** The 1-worker group's mean epoch time over this one's; undefined without a 1-worker group. */
+  readonly speedup: number | undefined
+}
 
-export const speedupCsv = (report: TrainingReport): string => {
-  const byKey = new Map<string, SpeedRow>()
+/** The speed-up groups in a fixed order (model, task, mode, workers, samples, batch size): the CSV and the chart both. */
+export const speedupGroups = (report: TrainingReport): SpeedGroup[] => {
+  type Sums = { model: string; task: string; samples: number; batchSize: number; mode: string; workers: number; jobs: number; ms: number; epochs: number; rows: number }
+  const byKey = new Map<string, Sums>()
   for (const j of report.jobs) {
     if (j.state !== "completed" || j.epochs.length === 0) continue
     const key = JSON.stringify([j.model, j.task, j.samples, j.batchSize, j.mode, j.workers])
@@ -155,22 +171,30 @@ export const speedupCsv = (report: TrainingReport): string => {
       row.epochs++
     }
   }
-  const mean = (row: SpeedRow) => row.ms / row.epochs
-  const rows = [...byKey.values()].sort(
-    (a, b) =>
-      compare(a.model, b.model) || compare(a.task, b.task) || compare(a.mode, b.mode) ||
-      a.workers - b.workers || a.samples - b.samples || a.batchSize - b.batchSize
-  )
-  return csv(
-    SPEEDUP_HEADER,
-    rows.map((row) => {
+  const mean = (row: Sums) => row.ms / row.epochs
+  return [...byKey.values()]
+    .sort(
+      (a, b) =>
+        compare(a.model, b.model) || compare(a.task, b.task) || compare(a.mode, b.mode) ||
+        a.workers - b.workers || a.samples - b.samples || a.batchSize - b.batchSize
+    )
+    .map((row) => {
       const single = byKey.get(JSON.stringify([row.model, row.task, row.samples, row.batchSize, row.mode, 1]))
-      const speedup = single === undefined || mean(row) === 0 ? undefined : mean(single) / mean(row)
-      const perSec = row.ms === 0 ? undefined : row.rows / (row.ms / 1000)
-      return [row.model, row.task, row.mode, row.workers, row.jobs, mean(row), perSec, speedup, row.samples, row.batchSize]
+      const { ms: _ms, epochs: _e, rows: _r, ...group } = row
+      return {
+        ...group,
+        meanEpochMs: mean(row),
+        samplesPerSec: row.ms === 0 ? undefined : row.rows / (row.ms / 1000),
+        speedup: single === undefined || mean(row) === 0 ? undefined : mean(single) / mean(row)
+      }
     })
-  )
 }
+
+export const speedupCsv = (report: TrainingReport): string =>
+  csv(
+    SPEEDUP_HEADER,
+    speedupGroups(report).map((g) => [g.model, g.task, g.mode, g.workers, g.jobs, g.meanEpochMs, g.samplesPerSec, g.speedup, g.samples, g.batchSize])
+  )
 
 /** Code-point order: the same on every machine (localeCompare is not). */
 const compare = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
