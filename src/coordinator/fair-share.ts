@@ -69,7 +69,7 @@ export const decideShares = (state: ClusterState, current: Allocation | ShareDra
     const share = job.spec.kind === "infer" ? job.spec.share : 1
     const started = Math.max(job.startedAt ?? now, since)
     // Measured over at least SETTLE_MS under the split in force (startup and the last split blur less).
-    const measured = now - started >= SETTLE_MS ? rateAt(job.rates, now, started) : undefined
+    const measured = now - started >= SETTLE_MS ? rateAt(job.rates, now, started, { fromWholeSecond: true }) : undefined
     const quota = quotas.get(job.jobId)
     const perLease = measured !== undefined && measured.units > 0 && quota !== undefined && quota > 0 ? measured.perSecond / quota : undefined
     return {

@@ -41,12 +41,16 @@ export type Rate = {
   readonly units: number
 }
 
-/** The rate over the last RATE_WINDOW_S seconds before `now`, counting only from `since` (the job's start). */
-export const rateAt = (w: RateWindow, now: number, since: number): Rate => {
+/**
+ * The rate over the last RATE_WINDOW_S seconds before `now`, counting from `since` (a job's start). With
+ * `fromWholeSecond`, only from the first whole second after `since`: the bucket `since` falls in also
+ * holds what came before it (fair sharing measures from a split, not from a job's start).
+ */
+export const rateAt = (w: RateWindow, now: number, since: number, options: { fromWholeSecond?: boolean } = {}): Rate => {
   const nowSecond = Math.floor(now / 1000)
-  // Whole buckets from the window's first second, or from the first whole second after `since` (a
-  // bucket that began before it also counts what happened before it).
-  const firstSecond = Math.min(nowSecond, Math.max(nowSecond - RATE_WINDOW_S, Math.ceil(since / 1000)))
+  const whole = options.fromWholeSecond === true
+  const startSecond = whole ? Math.ceil(since / 1000) : Math.floor(since / 1000)
+  const firstSecond = Math.min(nowSecond, Math.max(nowSecond - RATE_WINDOW_S, startSecond))
   let units = 0
   let busyMs = 0
   for (let i = 0; i < BUCKETS; i++) {
@@ -55,7 +59,8 @@ export const rateAt = (w: RateWindow, now: number, since: number): Rate => {
     units += w.units[i] ?? 0
     busyMs += w.busyMs[i] ?? 0
   }
-  const seconds = Math.max(0.25, (now - firstSecond * 1000) / 1000)
+  const windowStart = whole ? firstSecond * 1000 : Math.max(since, firstSecond * 1000)
+  const seconds = Math.max(0.05, (now - windowStart) / 1000)
   return { perSecond: units / seconds, costMs: units === 0 ? undefined : busyMs / units, units }
 }
 

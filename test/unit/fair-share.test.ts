@@ -101,8 +101,12 @@ describe("rates", () => {
     for (let s = 0; s < 20; s++) recordRate(w, 100_000 + s * 1000 + 500, 10, 40)
     // At 120.0 s: the last 10 whole seconds (110..119) hold 100 units.
     expect(rateAt(w, 120_000, 0)).toEqual({ perSecond: 10, costMs: 4, units: 100 })
-    // Since 117.2 s: seconds 118 and 119 only.
-    expect(rateAt(w, 120_000, 117_200)).toEqual({ perSecond: 10, costMs: 4, units: 20 })
+    // Since a split at 117.2 s: seconds 118 and 119 only.
+    expect(rateAt(w, 120_000, 117_200, { fromWholeSecond: true })).toEqual({ perSecond: 10, costMs: 4, units: 20 })
+    // A job started at 119.2 s and ended at 119.7 s: its units over its half second.
+    const short = emptyRateWindow()
+    recordRate(short, 119_600, 50, 10)
+    expect(rateAt(short, 119_700, 119_200).perSecond).toBe(100)
   })
 
   it("nearest-rank percentiles", () => {
