@@ -1,10 +1,12 @@
 // `dtq plot [--job ID] [--out DIR] [--format svg|png|both]` and the prompt's `plot`: one function for both.
 import type { Client } from "../producer/client.ts"
-import { PLOT_FORMATS, replayForPlots, writePlots, type PlotFormat } from "../reports/plot.ts"
+import type { PlotFormat } from "../reports/plot.ts"
 import { UsageError, parseArgs, stringFlag } from "./args.ts"
 import { withClient } from "./job-commands.ts"
 
 export type PlotOptions = { readonly jobId?: string; readonly outDir: string; readonly format: PlotFormat }
+
+const PLOT_FORMATS: ReadonlyArray<PlotFormat> = ["svg", "png", "both"]
 
 export const plotFormat = (text: string | undefined): PlotFormat => {
   if (text === undefined) return "both"
@@ -14,6 +16,8 @@ export const plotFormat = (text: string | undefined): PlotFormat => {
 
 /** Replays the log and writes the CSVs and charts; returns what it wrote, for one line of output. */
 export const runPlot = async (client: Client, options: PlotOptions): Promise<{ files: string[]; events: number; charts: number }> => {
+  // Loaded on use: vega-lite patches Set.prototype.toJSON, which no coordinator or worker should inherit.
+  const { replayForPlots, writePlots } = await import("../reports/plot.ts")
   const data = await replayForPlots(client.log)
   if (options.jobId !== undefined && !data.state.jobs.has(options.jobId)) throw new UsageError(`unknown job ${options.jobId}`)
   const files = await writePlots(data, { outDir: options.outDir, format: options.format, ...(options.jobId === undefined ? {} : { jobId: options.jobId }) })

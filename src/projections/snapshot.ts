@@ -11,7 +11,10 @@ export type SnapshotHeader = { readonly version: number; readonly seq: number; r
 
 const TAGS = ["$map", "$set", "$u8", "$big", "$obj"]
 
-const replacer = (_key: string, value: unknown): unknown => {
+// A function, not an arrow: `this[key]` is the value before any toJSON (vega-lite, for one, gives
+// Set.prototype a toJSON that would turn a Set into the text "Set(...)").
+function replacer(this: Record<string, unknown>, key: string, converted: unknown): unknown {
+  const value = key === "" ? converted : this[key]
   if (value instanceof Map) return { $map: [...value.entries()] }
   if (value instanceof Set) return { $set: [...value] }
   if (value instanceof Uint8Array) return { $u8: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString("base64") }
@@ -20,7 +23,7 @@ const replacer = (_key: string, value: unknown): unknown => {
   if (typeof value === "object" && value !== null && !Array.isArray(value) && TAGS.some((tag) => Object.hasOwn(value, tag))) {
     return { $obj: Object.entries(value) }
   }
-  return value
+  return converted
 }
 
 const reviver = (_key: string, value: unknown): unknown => {

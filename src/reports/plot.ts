@@ -16,7 +16,6 @@ import { SPLITS_KEPT, allocationChart, splitOf, type Split } from "../charts/all
 import { findFonts, renderPng, renderSvg, type FontSet } from "../charts/render.ts"
 
 export type PlotFormat = "svg" | "png" | "both"
-export const PLOT_FORMATS: ReadonlyArray<PlotFormat> = ["svg", "png", "both"]
 
 export type PlotData = {
   readonly report: TrainingReport

@@ -3,6 +3,7 @@ import { restoreSnapshot, takeSnapshot, SNAPSHOT_VERSION } from "../../src/proje
 import { stateDigest } from "../../src/projections/digest.ts"
 import { resolveSpec } from "../../src/domain/job-spec.ts"
 import * as F from "./fixtures.ts"
+import { emptyState } from "../../src/projections/state.ts"
 
 const busyState = () => {
   const spec = resolveSpec({ kind: "sum", from: "-5", to: "1000", tasks: 10 })
@@ -34,5 +35,24 @@ describe("snapshots", () => {
     expect(restoreSnapshot(tamper(bytes, (t) => t.replace(`"version":${SNAPSHOT_VERSION}`, '"version":99')))).toEqual({ ok: false, reason: `snapshot version 99, this dtq reads ${SNAPSHOT_VERSION}` })
     expect(restoreSnapshot(tamper(bytes, (t) => t.replace('"done":1', '"done":2')))).toMatchObject({ ok: false, reason: expect.stringMatching(/^digest mismatch/) })
     expect(restoreSnapshot(bytes.slice(0, bytes.length - 10))).toMatchObject({ ok: false })
+  })
+})
+
+describe("snapshots in a process where a library gave Set a toJSON (vega-lite does)", () => {
+  it("still keep Sets as Sets, and the digest holds", () => {
+    const proto = Set.prototype as unknown as { toJSON?: () => unknown }
+    const had = Object.hasOwn(proto, "toJSON")
+    proto.toJSON = function (this: Set<unknown>) {
+      return `Set(${[...this].join(",")})`
+    }
+    try {
+      const state = emptyState()
+      state.activeJobs.add("j-1")
+      const restored = restoreSnapshot(takeSnapshot(state, 1).bytes)
+      expect(restored.ok).toBe(true)
+      if (restored.ok) expect([...restored.state.activeJobs]).toEqual(["j-1"])
+    } finally {
+      if (!had) delete proto.toJSON
+    }
   })
 })
