@@ -6,9 +6,7 @@
 // Each prints a markdown table (docs/benchmarks.md). Env: REPEAT, RUNS (in-process repetitions, default
 // 5), BATCH (comma-separated batch sizes for the cluster, default 100,1000), MODELS (softmax,mlp), WARMUP
 // (default 1: one untimed inference job per model first), VERBOSE (per-job timings on stderr).
-import { rmSync } from "node:fs"
 import { resolve } from "node:path"
-import { LocalCluster } from "../src/cli/local-cluster.ts"
 import { parseCsvFiles } from "../src/data/csv.ts"
 import type { Dataset } from "../src/data/dataset.ts"
 import { readDataFiles } from "../src/data/files.ts"
@@ -17,7 +15,8 @@ import { MODEL_DEFAULTS } from "../src/domain/train-spec.ts"
 import { prepareInferenceData, type InferenceScaling } from "../src/inference/infer-data.ts"
 import { predictLocally } from "../src/inference/predict.ts"
 import { ModelStore } from "../src/nats/model-store.ts"
-import { Client } from "../src/producer/client.ts"
+import type { Client } from "../src/producer/client.ts"
+import { withCluster } from "./with-cluster.ts"
 import { shapeOf, targetOf } from "../src/training/job-data.ts"
 import { trainLocally } from "../src/training/local-trainer.ts"
 import { shapeFor, type ModelShape, type Target } from "../src/training/models.ts"
@@ -78,18 +77,6 @@ if (sections.includes("local")) {
   }
 }
 
-const withCluster = async <T>(workers: number, f: (client: Client) => Promise<T>): Promise<T> => {
-  const storeDir = resolve(`.dtq/bench-inference-${workers}`)
-  rmSync(storeDir, { recursive: true, force: true })
-  const cluster = await LocalCluster.start({ workers, slots: 4, storeDir })
-  const client = await Client.connect(cluster.url)
-  try {
-    return await f(client)
-  } finally {
-    await client.close()
-    await cluster.stop()
-  }
-}
 
 /** A model trained on the cluster, and its weights and spec for the in-process reference. */
 const trainOnCluster = async (client: Client, model: "softmax" | "mlp"): Promise<{ jobId: string; spec: ResolvedTrainSpec; params: Float32Array; testAccuracy: number | null }> => {
@@ -110,7 +97,7 @@ if (sections.includes("cluster")) {
   row(["model", "workers", "batch", "tasks", "job rows/s", "ratio", "end-to-end rows/s", "ratio", "in one process rows/s"])
   row(["---", "---", "---", "---", "---", "---", "---", "---", "---"])
   for (const workers of [1, 2]) {
-    await withCluster(workers, async (client) => {
+    await withCluster("inference", workers, async (client) => {
       for (const model of MODELS) {
         const trained = await trainOnCluster(client, model)
         const scaling: InferenceScaling = { trained: trained.spec, data: { source: DATA_REF } }

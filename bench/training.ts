@@ -4,10 +4,9 @@
 //   node bench/training.ts letters    mlp on the letter data set (../shared/data/letters)
 //   node bench/training.ts overhead   epoch time with 1 and 2 workers against the same kernels in one process
 // Several sections may be given; each prints a table (docs/benchmarks.md, docs/training.md).
-import { rmSync } from "node:fs"
 import { resolve } from "node:path"
-import { LocalCluster } from "../src/cli/local-cluster.ts"
-import { Client } from "../src/producer/client.ts"
+import type { Client } from "../src/producer/client.ts"
+import { withCluster } from "./with-cluster.ts"
 import { parseCsvFiles } from "../src/data/csv.ts"
 import { readDataFiles } from "../src/data/files.ts"
 import { prepareTrainingData } from "../src/training/job-data.ts"
@@ -19,18 +18,6 @@ const LETTERS = resolve(import.meta.dirname, "../../shared/data/letters")
 
 type Run = { jobId: string; ms: number; accuracy: number | null; epochs: ReadonlyArray<{ ms: number; samplesPerSec: number }>; spec: ResolvedTrainSpec }
 
-const withCluster = async <T>(workers: number, f: (client: Client) => Promise<T>): Promise<T> => {
-  const storeDir = resolve(`.dtq/bench-training-${workers}`)
-  rmSync(storeDir, { recursive: true, force: true })
-  const cluster = await LocalCluster.start({ workers, slots: 4, storeDir })
-  const client = await Client.connect(cluster.url)
-  try {
-    return await f(client)
-  } finally {
-    await client.close()
-    await cluster.stop()
-  }
-}
 
 const train = async (client: Client, request: Record<string, unknown>): Promise<Run> => {
   const { jobId, spec } = await client.train(request)
@@ -48,7 +35,7 @@ if (sections.includes("java")) {
   console.log("\n## The Java predecessor's job (2 workers)\n")
   row(["mode", "job time ms", "test accuracy"])
   row(["---", "---", "---"])
-  await withCluster(2, async (client) => {
+  await withCluster("training", 2, async (client) => {
     for (const mode of ["sync", "async"]) {
       for (let i = 0; i < 3; i++) {
         const r = await train(client, { model: "logreg", task: "binary_is_zero", samples: 2000, features: 784, epochs: 1, batchSize: 128, lr: 0.1, seed: 42, mode })
@@ -63,7 +50,7 @@ if (sections.includes("accuracy")) {
   console.log("\n## Shipped MNIST subset (8,000 train / 2,000 test), 2 workers, default settings per model\n")
   row(["model", "mode", "epochs", "test accuracy", "job time s"])
   row(["---", "---", "---", "---", "---"])
-  await withCluster(2, async (client) => {
+  await withCluster("training", 2, async (client) => {
     for (const [model, extra] of [["logreg", { task: "binary_is_zero" }], ["softmax", {}], ["mlp", {}]] as const) {
       for (const mode of ["sync", "async", "avg"] as const) {
         if (only !== undefined && !only.includes(`${model}:${mode}`) && !only.includes(model)) continue
@@ -82,7 +69,7 @@ if (sections.includes("letters")) {
   console.log("\n## Letter recognition: mlp (16,500 train / 3,499 validation), 2 workers\n")
   row(["mode", "hidden", "epochs", "validation accuracy", "job time s"])
   row(["---", "---", "---", "---", "---"])
-  await withCluster(2, async (client) => {
+  await withCluster("training", 2, async (client) => {
     for (const mode of ["sync", "avg"] as const) {
       const r = await train(client, {
         model: "mlp",
@@ -113,7 +100,7 @@ if (sections.includes("overhead")) {
   ]
   const cluster: Record<number, Run[]> = {}
   for (const workers of [1, 2]) {
-    cluster[workers] = await withCluster(workers, async (client) => {
+    cluster[workers] = await withCluster("training", workers, async (client) => {
       const runs: Run[] = []
       for (const request of requests) runs.push(await train(client, { ...request, mode: "sync", workers }))
       return runs

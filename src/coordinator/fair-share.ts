@@ -9,8 +9,9 @@
 // inference is given a plain weighted share of leases (rates in different units cannot be compared).
 //
 // Without oscillation: a new split is made at once when the set of jobs or the capacity changes, and
-// otherwise only after SETTLE_MS under the current one and when some quota would move by at least
-// HYSTERESIS of itself (and by at least one lease).
+// otherwise only after SETTLE_MS under the current one: for inference jobs when their share-weighted
+// rates differ by more than TOLERANCE and a damped move is predicted to narrow the gap by MIN_GAIN; for
+// other jobs when some quota would move by HYSTERESIS of itself (and by at least one lease).
 import { isFinished, type Allocation, type ClusterState, type JobState } from "../projections/state.ts"
 import { rateAt } from "../projections/rates.ts"
 
@@ -64,6 +65,10 @@ export const decideShares = (state: ClusterState, current: Allocation | ShareDra
   const capacity = sharedCapacity(state)
   const quotas = current === undefined ? new Map<string, number>() : quotaMap(current)
   if (jobs.length === 0) return current === undefined || quotas.size === 0 ? undefined : { type: "SharesAllocated", capacity, reason: "no job shares the cluster", jobs: [] }
+  const changed = structuralChange(current, quotas, jobs, capacity)
+  const settled = current !== undefined && "at" in current && now - current.at >= SETTLE_MS
+  // The common case, cheaply (this runs on every scheduling pass): the same jobs, and too soon to weigh rates.
+  if (changed === undefined && !settled) return undefined
   const since = current !== undefined && "at" in current ? current.at : now
   const entries: Entry[] = jobs.map((job) => {
     const share = job.spec.kind === "infer" ? job.spec.share : 1
@@ -84,25 +89,39 @@ export const decideShares = (state: ClusterState, current: Allocation | ShareDra
     }
   })
   split(entries, capacity)
-  let next = integerQuotas(entries, capacity)
-  let reason = why(current, quotas, entries, next, capacity, now)
-  if (reason === "measured rates" || (reason === undefined && current !== undefined && "at" in current && now - current.at >= SETTLE_MS)) {
-    // Among inference jobs, rates are the goal: a split moves only when it is predicted to bring their
-    // share-weighted rates closer together than they are measured now (so it never flips back and forth).
-    const refined = refineByRates(entries, quotas, next)
-    next = refined ?? (reason === "measured rates" && !hasRowJobs(entries) ? next : quotas)
-    reason = refined !== undefined ? "measured rates" : reason === "measured rates" && !hasRowJobs(entries) ? reason : undefined
-  }
-  if (reason === undefined) return undefined
-  return {
+  const proposed = integerQuotas(entries, capacity)
+  const draft = (reason: string, next: ReadonlyMap<string, number>): ShareDraft => ({
     type: "SharesAllocated",
     capacity,
     reason,
     jobs: entries.map((e) => ({ jobId: e.job.jobId, quota: next.get(e.job.jobId) ?? 0, share: e.share, rate: e.rate, cost: e.cost }))
+  })
+  if (changed !== undefined) return draft(changed, proposed)
+  // Among inference jobs, rates are the goal: a split moves only when it is predicted to bring their
+  // share-weighted rates closer together than they are measured now (so it never flips back and forth).
+  if (entries.filter((e) => e.rows).length > 1) {
+    const refined = refineByRates(entries, quotas, proposed)
+    return refined === undefined ? undefined : draft("measured rates", refined)
   }
+  // Other jobs' targets move only with their demand: with hysteresis.
+  for (const [jobId, q] of proposed) {
+    const was = quotas.get(jobId) ?? 0
+    if (Math.abs(q - was) >= Math.max(1, HYSTERESIS * was)) return draft("measured rates", proposed)
+  }
+  return undefined
 }
 
-const hasRowJobs = (entries: ReadonlyArray<Entry>): boolean => entries.filter((e) => e.rows).length > 1
+/** A new split is due at once when the jobs sharing the cluster or its capacity changed; why, or undefined. */
+const structuralChange = (current: Allocation | ShareDraft | undefined, quotas: ReadonlyMap<string, number>, jobs: ReadonlyArray<JobState>, capacity: number): string | undefined => {
+  if (current === undefined) return "first split"
+  const ids = new Set(jobs.map((job) => job.jobId))
+  const added = jobs.filter((job) => !quotas.has(job.jobId)).map((job) => job.jobId)
+  const gone = [...quotas.keys()].filter((id) => !ids.has(id))
+  if (added.length > 0 || gone.length > 0) {
+    return [added.length > 0 ? `started: ${added.join(", ")}` : "", gone.length > 0 ? `ended: ${gone.join(", ")}` : ""].filter((s) => s !== "").join("; ")
+  }
+  return current.capacity === capacity ? undefined : `capacity ${current.capacity} -> ${capacity}`
+}
 
 /** The largest relative gap between a job's rate per unit of share and the mean of them (0: all equal). */
 const spread = (values: ReadonlyArray<number>): number => {
@@ -217,28 +236,4 @@ const integerQuotas = (entries: ReadonlyArray<Entry>, capacity: number): Map<str
   }
   for (const e of entries) if ((quotas.get(e.job.jobId) ?? 0) < 1) quotas.set(e.job.jobId, 1)
   return quotas
-}
-
-/** Why a new split is due, or undefined when the current one stands. */
-const why = (
-  current: Allocation | ShareDraft | undefined,
-  quotas: ReadonlyMap<string, number>,
-  entries: ReadonlyArray<Entry>,
-  next: ReadonlyMap<string, number>,
-  capacity: number,
-  now: number
-): string | undefined => {
-  if (current === undefined) return "first split"
-  const added = entries.filter((e) => !quotas.has(e.job.jobId)).map((e) => e.job.jobId)
-  const gone = [...quotas.keys()].filter((id) => !next.has(id))
-  if (added.length > 0 || gone.length > 0) {
-    return [added.length > 0 ? `started: ${added.join(", ")}` : "", gone.length > 0 ? `ended: ${gone.join(", ")}` : ""].filter((s) => s !== "").join("; ")
-  }
-  if (current.capacity !== capacity) return `capacity ${current.capacity} -> ${capacity}`
-  if ("at" in current && now - current.at < SETTLE_MS) return undefined
-  for (const [jobId, q] of next) {
-    const was = quotas.get(jobId) ?? 0
-    if (Math.abs(q - was) >= Math.max(1, HYSTERESIS * was)) return "measured rates"
-  }
-  return undefined
 }

@@ -4,7 +4,7 @@
 // Hot code: the shared kernel workspace, no allocation per row.
 import type { Dataset } from "../data/dataset.ts"
 import type { BatchResult } from "../domain/infer-spec.ts"
-import { gatherRow, linearForward, mlpForward, releaseInputs, useSparseRow, workspaceFor, type Workspace } from "../training/kernels.ts"
+import { argmaxOf, gatherRow, linearForward, mlpForward, releaseInputs, useSparseRow, workspaceFor, type Workspace } from "../training/kernels.ts"
 import { checkShape, layoutOf, type ModelShape, type Target } from "../training/shape.ts"
 import { sparseRowsOf } from "../training/sparse-rows.ts"
 
@@ -27,15 +27,7 @@ const decide = (target: Target, outputs: number, ws: Workspace): number => {
   const logits = ws.logits
   if (target.kind === "regression") return logits[0]!
   if (target.kind === "binary") return logits[0]! > 0 ? 1 : 0
-  let max = logits[0]!
-  let argmax = 0
-  for (let o = 1; o < outputs; o++) {
-    if (logits[o]! > max) {
-      max = logits[o]!
-      argmax = o
-    }
-  }
-  return argmax
+  return argmaxOf(logits, outputs)
 }
 
 /** The label as a class index (as training maps it): 0/1 for binary, checked for multiclass. */

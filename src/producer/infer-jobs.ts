@@ -3,15 +3,12 @@
 // data, already in the Object Store), check their width against the model, and fix every default.
 import type { Dataset } from "../data/dataset.ts"
 import { classCount } from "../data/dataset.ts"
-import { parseCsv, parseCsvFiles, type CsvOptions } from "../data/csv.ts"
-import { decodeDataset } from "../data/dataset-codec.ts"
-import { DataError } from "../data/errors.ts"
-import { isLocalRef, readDataFiles } from "../data/files.ts"
 import { BadSpec } from "../domain/errors.ts"
 import { DEFAULT_BATCH_SIZE, batchCount, decodeInferRequest, type InferRequest } from "../domain/infer-spec.ts"
 import { PRIORITY_NAMES, type ResolvedSpec } from "../domain/job-spec.ts"
 import { ResolvedTrainFields, type DataRef, type TrainingSpec } from "../domain/train-spec.ts"
 import type { DatasetStore } from "../nats/dataset-store.ts"
+import { readRows } from "./data-refs.ts"
 
 /** The model job as the producer sees it (a job view, or a replay of the log). */
 export type ModelJob = {
@@ -78,27 +75,11 @@ const trainedSpec = (model: ModelJob): TrainingSpec => {
   return fields as TrainingSpec
 }
 
-/**
- * Reads, checks and uploads the rows a request names. Like train-jobs.ts's loader (not exported there):
- * local files are parsed here, an object name is read from the dtq-datasets bucket (dtq's encoding, or CSV).
- */
+/** Reads and checks the rows a request names, and uploads them once by digest. */
 const loadRows = async (request: InferRequest, trained: TrainingSpec, datasets: Pick<DatasetStore, "put" | "raw">, cwd: string): Promise<DataRef> => {
   const ref = request.data as string
-  const csv: Omit<CsvOptions, "source"> = { label: request.labels ?? "first", ...(request.hasHeader === undefined ? {} : { hasHeader: request.hasHeader }) }
-  let rows: Dataset
-  try {
-    if (isLocalRef(ref, cwd)) rows = parseCsvFiles(await readDataFiles(ref, cwd), csv)
-    else {
-      const bytes = await datasets.raw(ref).catch(() => null)
-      if (bytes === null) return fail("data", `${JSON.stringify(ref)} is neither a file nor an object in the dtq-datasets bucket`)
-      const isEncoded = bytes[0] === 0x44 && bytes[1] === 0x54 && bytes[2] === 0x51 && bytes[3] === 0x44 // "DTQD"
-      // A plain copy: getBlob gives a Node Buffer, whose slice() (used by decodeDataset) is a view, not a copy.
-      rows = isEncoded ? decodeDataset(new Uint8Array(bytes), ref) : parseCsv(bytes, { source: ref, ...csv })
-    }
-  } catch (error) {
-    if (error instanceof DataError) return fail("data", error.message)
-    throw error
-  }
+  const csv = { label: request.labels ?? "first", ...(request.hasHeader === undefined ? {} : { hasHeader: request.hasHeader }) } as const
+  const rows = await readRows("data", ref, datasets, csv, cwd)
   if (rows.rows === 0) fail("data", `${ref} has no rows`)
   // Only when the width fits: otherwise the width error (in prepareInference) says more.
   if (rows.features === trained.features && request.labels !== "none") checkLabels(rows, trained, ref)

@@ -5,10 +5,6 @@ import { fileURLToPath } from "node:url"
 import { readFile } from "node:fs/promises"
 import type { Dataset } from "../data/dataset.ts"
 import { classCount } from "../data/dataset.ts"
-import { parseCsv, parseCsvFiles } from "../data/csv.ts"
-import { decodeDataset } from "../data/dataset-codec.ts"
-import { DataError } from "../data/errors.ts"
-import { isLocalRef, readDataFiles } from "../data/files.ts"
 import { BadSpec } from "../domain/errors.ts"
 import {
   DEFAULT_TRAINING,
@@ -23,6 +19,7 @@ import {
   type TrainRequest
 } from "../domain/train-spec.ts"
 import type { DatasetStore } from "../nats/dataset-store.ts"
+import { readRows } from "./data-refs.ts"
 import type { ModelStore } from "../nats/model-store.ts"
 import type { TensorStore } from "../nats/tensor-store.ts"
 import { parseWeightsCsv } from "../reports/training-files.ts"
@@ -113,27 +110,11 @@ export const prepareTraining = async (input: unknown, stores: TrainingStores, jo
 
 type Loaded = { readonly data: Dataset; readonly ref: DataRef; readonly source: string }
 
-/** Local files are parsed here; an object name is read from the Object Store (dtq's encoding, or raw CSV). */
+/** Reads the rows (a bad file names the key) and uploads them once by digest. */
 const loadData = async (field: string, ref: string, datasets: DatasetStore, csv: { label: "first" | "last"; hasHeader?: boolean }, cwd: string): Promise<Loaded> => {
-  try {
-    let data: Dataset
-    let source: string
-    if (isLocalRef(ref, cwd)) {
-      const files = await readDataFiles(ref, cwd)
-      data = parseCsvFiles(files, csv)
-      source = ref === DEFAULT_TRAIN_DATA ? "data/mnist/train.csv.gz" : ref === DEFAULT_TEST_DATA ? "data/mnist/test.csv.gz" : ref
-    } else {
-      const bytes = await datasets.raw(ref).catch(() => null)
-      if (bytes === null) return fail(field, `${JSON.stringify(ref)} is neither a file nor an object in the dtq-datasets bucket`)
-      const isEncoded = bytes[0] === 0x44 && bytes[1] === 0x54 && bytes[2] === 0x51 && bytes[3] === 0x44 // "DTQD"
-      data = isEncoded ? decodeDataset(bytes, ref) : parseCsv(bytes, { source: ref, ...csv })
-      source = ref
-    }
-    return { data, ref: await datasets.put(data, source), source }
-  } catch (error) {
-    if (error instanceof DataError) return fail(field, error.message)
-    throw error
-  }
+  const data = await readRows(field, ref, datasets, csv, cwd)
+  const source = ref === DEFAULT_TRAIN_DATA ? "data/mnist/train.csv.gz" : ref === DEFAULT_TEST_DATA ? "data/mnist/test.csv.gz" : ref
+  return { data, ref: await datasets.put(data, source), source }
 }
 
 /** init=weights: inline (`w=`), from a file (`wFile=`), or a finished job's model (a warm start). */

@@ -226,17 +226,18 @@ export const mlpBackward = (shape: ModelShape, params: Float32Array, grad: Float
   }
 }
 
+/** The index of the largest of the first `n` values (the first on ties). */
+export const argmaxOf = (values: Float64Array, n: number): number => {
+  let best = 0
+  for (let i = 1; i < n; i++) if (values[i]! > values[best]!) best = i
+  return best
+}
+
 /** Cross-entropy of softmax(ws.logits) against class `label`; sets ws.delta = p - onehot and ws.predicted. */
 export const softmaxHead = (outputs: number, label: number, ws: Workspace): number => {
   const { logits, delta } = ws
-  let max = logits[0]!
-  let argmax = 0
-  for (let o = 1; o < outputs; o++) {
-    if (logits[o]! > max) {
-      max = logits[o]!
-      argmax = o
-    }
-  }
+  const argmax = argmaxOf(logits, outputs)
+  const max = logits[argmax]!
   // Subtracting the max keeps exp() from overflowing; it cancels out of the probabilities.
   let sum = 0
   for (let o = 0; o < outputs; o++) {

@@ -108,13 +108,15 @@ export class Worker {
       await refuseDuplicate(nc, id)
       const log = await EventLog.open(nc)
       const worker = new Worker(nc, log, id, options)
+      // One data set cache for training and inference: a model's training rows are often what it scores.
+      const datasets = await DatasetStore.open(nc)
       worker.#handlers.set("train", trainingShareHandler({
         nc,
         tensors: await TensorStore.open(nc),
-        datasets: await DatasetStore.open(nc),
+        datasets,
         report: (gradient) => worker.#write({ type: "GradientReported", ...worker.#envelope(), workerId: id, ...gradient })
       }))
-      worker.#handlers.set("infer", inferenceHandler({ log, datasets: await DatasetStore.open(nc), models: await ModelStore.open(nc) }))
+      worker.#handlers.set("infer", inferenceHandler({ log, datasets, models: await ModelStore.open(nc) }))
       await worker.#join()
       return worker
     } catch (error) {

@@ -11,12 +11,18 @@ export type Audit = {
   readonly speculativeLeases: number
 }
 
-export const auditJob = async (client: Client, jobId: string): Promise<Audit> => {
+/** Every decodable event in the log, in order. */
+export const logEvents = async (client: Client): Promise<DtqEvent[]> => {
   const events: DtqEvent[] = []
   await client.log.readRange(1, undefined, (m) => {
     const d = decodeEvent(m.data)
     if (d.ok) events.push(d.event)
   })
+  return events
+}
+
+export const auditJob = async (client: Client, jobId: string): Promise<Audit> => {
+  const events = await logEvents(client)
   const leases = new Map<number, number[]>()
   const results = new Map<number, number[]>()
   let speculativeLeases = 0

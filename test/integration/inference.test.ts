@@ -7,7 +7,6 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { DtqEvent } from "../../src/domain/events.ts"
-import { decodeEvent } from "../../src/domain/event-codec.ts"
 import type { ResolvedInferSpec } from "../../src/domain/job-spec.ts"
 import type { Client } from "../../src/producer/client.ts"
 import type { Child } from "../../src/cli/local-cluster.ts"
@@ -16,15 +15,8 @@ import { prepareInferenceData } from "../../src/inference/infer-data.ts"
 import { predictLocally } from "../../src/inference/predict.ts"
 import { shapeOf, targetOf } from "../../src/training/job-data.ts"
 import { startTestCluster, waitFor, type TestCluster } from "../helpers/cluster.ts"
+import { logEvents } from "../helpers/log-audit.ts"
 
-const events = async (client: Client): Promise<DtqEvent[]> => {
-  const out: DtqEvent[] = []
-  await client.log.readRange(1, undefined, (m) => {
-    const d = decodeEvent(m.data)
-    if (d.ok) out.push(d.event)
-  })
-  return out
-}
 
 /** Rows completed per job between two times, from the log's TaskCompleted events and the jobs' batches. */
 const rowsBetween = (log: ReadonlyArray<DtqEvent>, from: number, to: number): Map<string, number> => {
@@ -97,7 +89,7 @@ describe("batch inference with fair sharing", () => {
     // Measured splits come at most every SETTLE_MS (2 s): after 5 s the split has settled.
     const settledAt = Date.now() + 5000
     await new Promise((r) => setTimeout(r, 9500))
-    const log = await events(client)
+    const log = await logEvents(client)
     // The window ends when the first of them ends (a job's tail is not a fair measure) or after 4 s.
     const ends = log.filter((e) => e.type === "JobCompleted" && (e.jobId === a.jobId || e.jobId === b.jobId)).map((e) => e.ts)
     const until = Math.min(settledAt + 4000, ...ends)
@@ -138,7 +130,7 @@ describe("batch inference with fair sharing", () => {
     }, 30_000)
     const late = await client.infer({ model: light, data, batchSize: 100 })
     await waitFor("a lease of the new job", async () => ((await client.job(late.jobId))?.running ?? 0) + ((await client.job(late.jobId))?.done ?? 0) > 0 || undefined, 10_000)
-    const log = await events(client)
+    const log = await logEvents(client)
     const submitted = log.find((e) => e.type === "JobSubmitted" && e.jobId === late.jobId)
     const firstLease = log.find((e) => e.type === "TaskLeased" && e.leases.some((l) => l.jobId === late.jobId))
     const waited = (firstLease?.ts ?? Infinity) - (submitted?.ts ?? 0)
@@ -169,7 +161,7 @@ describe("batch inference with fair sharing", () => {
     const view = await client.job(jobId)
     expect(view?.inference?.stored?.correct).toBe(local.correct)
     // The killed worker's batches were leased again.
-    const log = await events(client)
+    const log = await logEvents(client)
     const lostOrReclaimed = log.some((e) => (e.type === "WorkerLost" && e.workerId === "i2") || (e.type === "TaskReclaimed" && e.jobId === jobId))
     expect(lostOrReclaimed).toBe(true)
   }, 120_000)

@@ -3,19 +3,13 @@
 // and bad requests refused before the log.
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { DtqEvent } from "../../src/domain/events.ts"
-import { decodeEvent } from "../../src/domain/event-codec.ts"
 import type { Client } from "../../src/producer/client.ts"
 import type { Child } from "../../src/cli/local-cluster.ts"
 import { startTestCluster, waitFor, type TestCluster } from "../helpers/cluster.ts"
+import { logEvents } from "../helpers/log-audit.ts"
 
-const jobEvents = async (client: Client, jobId: string): Promise<DtqEvent[]> => {
-  const events: DtqEvent[] = []
-  await client.log.readRange(1, undefined, (m) => {
-    const d = decodeEvent(m.data)
-    if (d.ok && "jobId" in d.event && d.event.jobId === jobId) events.push(d.event)
-  })
-  return events
-}
+const jobEvents = async (client: Client, jobId: string): Promise<DtqEvent[]> =>
+  (await logEvents(client)).filter((e) => "jobId" in e && e.jobId === jobId)
 
 const finished = async (client: Client, jobId: string) => {
   const outcome = await client.wait(jobId)
