@@ -5,9 +5,12 @@ import { emptyState } from "../projections/state.ts"
 import { eventDetails } from "../producer/format.ts"
 import type { RawEvent } from "../nats/event-log.ts"
 import { boolFlag, intFlag, parseArgs } from "./args.ts"
+import { isSkewed } from "../projections/clock-skew.ts"
 import { withClient } from "./job-commands.ts"
 
 const time = (ms: number) => new Date(ms).toISOString().slice(11, 23)
+/** The writer's own stamp, shown only when its clock is off the stream's by more than the skew bound. */
+const writerClock = (ts: number, stored: number): string => (isSkewed(ts - stored) ? ` (writer's clock ${ts >= stored ? "+" : ""}${ts - stored} ms)` : "")
 
 export const eventsCommand = async (argv: string[]): Promise<number> => {
   const args = parseArgs("events", argv, { follow: "boolean", json: "boolean", from: "string", limit: "string" })
@@ -21,16 +24,17 @@ export const eventsCommand = async (argv: string[]): Promise<number> => {
     const show = (m: RawEvent) => {
       const before = state.rejectedCount
       const decoded = decodeEvent(m.data)
-      if (decoded.ok) applyEvent(state, m.seq, decoded.event)
+      if (decoded.ok) applyEvent(state, m, decoded.event)
       else applyUndecodable(state, m.seq, decoded.reason)
       if (m.seq < from || (limit !== undefined && printed >= limit)) return
       printed++
       const reasons = state.recentRejected.slice(Math.max(0, state.recentRejected.length - (state.rejectedCount - before))).map((r) => r.reason)
       if (asJson) {
-        process.stdout.write(`${JSON.stringify({ seq: m.seq, subject: m.subject, ...(decoded.ok ? { event: decoded.event } : { raw: new TextDecoder().decode(m.data).slice(0, 500) }), ...(reasons.length > 0 ? { setAside: reasons } : {}) })}\n`)
+        process.stdout.write(`${JSON.stringify({ seq: m.seq, subject: m.subject, time: m.time, ...(decoded.ok ? { event: decoded.event } : { raw: new TextDecoder().decode(m.data).slice(0, 500) }), ...(reasons.length > 0 ? { setAside: reasons } : {}) })}\n`)
         return
       }
-      const head = `#${m.seq} ${time(decoded.ok ? decoded.event.ts : m.time)}`
+      // The stream's time, the one the fold uses; a writer's own stamp only when its clock is off.
+      const head = `#${m.seq} ${time(m.time)}${decoded.ok ? writerClock(decoded.event.ts, m.time) : ""}`
       const body = decoded.ok
         ? `${decoded.event.type.padEnd(18)} ${decoded.event.writer.role}/${decoded.event.writer.id}  ${eventDetails(decoded.event)}`
         : `${"(undecodable)".padEnd(18)} on ${m.subject}`

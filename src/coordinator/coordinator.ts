@@ -349,7 +349,7 @@ export class Coordinator {
   }
 
   #foldRaw(m: RawEvent): DtqEvent | undefined {
-    const decoded = foldMessage(this.state, m.seq, m.data)
+    const decoded = foldMessage(this.state, m, m.data)
     if (!decoded.ok) {
       this.#say(`set aside event #${m.seq} on ${m.subject}: ${decoded.reason}`)
       return undefined

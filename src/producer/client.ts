@@ -422,7 +422,7 @@ export class Client {
     const state = emptyState()
     const t0 = performance.now()
     await this.log.readRange(1, untilSeq, (m) => {
-      foldMessage(state, m.seq, m.data)
+      foldMessage(state, m, m.data)
     })
     return { state, ms: performance.now() - t0 }
   }

@@ -98,9 +98,8 @@ const short = (text: string): string => (text.length > TEXT_KEPT ? `${text.slice
 
 const isEnded = (state: JobPhase): boolean => state === "completed" || state === "failed" || state === "cancelled" || state === "rejected"
 
-/** Folds one event the main fold accepted. */
-export const applyActivity = (a: ActivityState, event: DtqEvent): void => {
-  const ts = event.ts
+/** Folds one event the main fold accepted; `ts` is the fold's time of it (the stream's stored time). */
+export const applyActivity = (a: ActivityState, event: DtqEvent, ts: number = event.ts): void => {
   a.events++
   if (a.firstTs === undefined || ts < a.firstTs) a.firstTs = ts
   if (a.lastTs === undefined || ts > a.lastTs) a.lastTs = ts

@@ -2,10 +2,12 @@
 import { decodeEvent, type Decoded } from "../domain/event-codec.ts"
 import { applyEvent, applyUndecodable } from "./fold.ts"
 import type { ClusterState } from "./state.ts"
+import { storedOf, type Stored } from "./stored.ts"
 
-export const foldMessage = (state: ClusterState, seq: number, data: Uint8Array): Decoded => {
+/** `at`: the message's stream metadata (a RawEvent will do), or a bare sequence for a synthetic log. */
+export const foldMessage = (state: ClusterState, at: number | Stored, data: Uint8Array): Decoded => {
   const decoded = decodeEvent(data)
-  if (decoded.ok) applyEvent(state, seq, decoded.event)
-  else applyUndecodable(state, seq, decoded.reason)
+  if (decoded.ok) applyEvent(state, at, decoded.event)
+  else applyUndecodable(state, storedOf(at).seq, decoded.reason)
   return decoded
 }

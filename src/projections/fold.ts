@@ -1,4 +1,5 @@
-// The fold: (state, event) -> state, in log order. Deterministic: time is the event's `ts`.
+// The fold: (state, event) -> state, in log order. Deterministic: time is when the stream stored the event
+// (stored.ts), kept in `state.lastTs` and never going back; the writer's own `ts` is for display and skew only.
 // An event that is impossible given the state (a result for an attempt never leased, a decision of a
 // deposed epoch, a forged or malformed event) is *set aside* with its reason and changes nothing else.
 // A decision overtaken by facts that landed first (a retry of a task that a late result just finished,
@@ -22,6 +23,8 @@ import * as I from "./inference.ts"
 import { emptyRateWindow, recordRate } from "./rates.ts"
 import type { ResolvedInferSpec, ResolvedTrainSpec } from "../domain/job-spec.ts"
 import { batchResultProblem, classesOf, type BatchResult } from "../domain/infer-spec.ts"
+import { storedOf, type Stored } from "./stored.ts"
+import { noteWriterClock } from "./clock-skew.ts"
 
 /** Records an event (or part of one) that was not applied, and why. */
 export const reject = (state: ClusterState, seq: number, reason: string): void => {
@@ -36,10 +39,20 @@ export const applyUndecodable = (state: ClusterState, seq: number, reason: strin
   reject(state, seq, reason)
 }
 
-/** Folds one decoded event stored at stream sequence `seq`. */
-export const applyEvent = (state: ClusterState, seq: number, event: DtqEvent): void => {
+/**
+ * Folds one decoded event as the stream stored it (`at`: its sequence and stored time; a bare sequence
+ * for a synthetic log without times, whose events' own `ts` then stands in).
+ */
+export const applyEvent = (state: ClusterState, at: number | Stored, event: DtqEvent): void => {
+  const stored = storedOf(at)
+  const seq = stored.seq
   state.seq = seq
-  if (event.ts > state.lastTs) state.lastTs = event.ts
+  // The one clock of the fold. Clamped: a new stream leader whose clock is behind its predecessor's must
+  // not move time backwards (the fold's time stands still until the new leader's clock catches up).
+  const storedTime = stored.time ?? event.ts
+  if (storedTime > state.lastTs) state.lastTs = storedTime
+  const now = state.lastTs
+  if (stored.time !== undefined) noteWriterClock(state, event, stored.time)
   // Decisions are fenced by the coordinator's term (a worker's GradientReported has a training epoch instead).
   if (event.writer.role === "coordinator" && "epoch" in event && event.type !== "CoordinatorElected" && event.epoch !== state.epoch) {
     state.fencedCount++
@@ -79,7 +92,7 @@ export const applyEvent = (state: ClusterState, seq: number, event: DtqEvent): v
       })
     case "SharesAllocated":
       state.allocation = {
-        at: event.ts,
+        at: now,
         capacity: event.capacity,
         reason: event.reason,
         quotas: new Map(event.jobs.map((j) => [j.jobId, j.quota])),
@@ -87,12 +100,12 @@ export const applyEvent = (state: ClusterState, seq: number, event: DtqEvent): v
       }
       return
     case "TasksScheduled":
-      return withJob(state, event.jobId, r, (job) => (isFinished(job.phase) ? undefined : tasksScheduled(job, event, r)))
+      return withJob(state, event.jobId, r, (job) => (isFinished(job.phase) ? undefined : tasksScheduled(job, event, now, r)))
     case "JobRejected":
       return withJob(state, event.jobId, r, (job) => {
         if (isFinished(job.phase)) return // moot
         if (job.phase !== "queued") return r(`job ${job.jobId} is ${job.phase}, not queued`)
-        endJob(state, job, "rejected", event.ts)
+        endJob(state, job, "rejected", now)
         job.reason = event.reason
       })
     case "TaskLeased":
@@ -141,20 +154,20 @@ export const applyEvent = (state: ClusterState, seq: number, event: DtqEvent): v
       return withJob(state, event.jobId, r, (job) => {
         if (isFinished(job.phase)) return // moot
         if (job.phase !== "running" || job.done !== job.count) return r(`job ${job.jobId} is not complete (${job.done}/${job.count} tasks)`)
-        endJob(state, job, "completed", event.ts)
+        endJob(state, job, "completed", now)
         job.result = event.result
       })
     case "JobFailed":
       return withJob(state, event.jobId, r, (job) => {
         if (isFinished(job.phase)) return // moot: it ended meanwhile
-        endJob(state, job, "failed", event.ts)
+        endJob(state, job, "failed", now)
         job.reason = event.reason
         if (event.task !== undefined) job.failedTask = { ...event.task }
       })
     case "JobCancelled":
       return withJob(state, event.jobId, r, (job) => {
         if (isFinished(job.phase)) return // moot: it ended meanwhile
-        endJob(state, job, "cancelled", event.ts)
+        endJob(state, job, "cancelled", now)
         job.reason = event.reason
       })
     case "GradientReported":
@@ -163,15 +176,15 @@ export const applyEvent = (state: ClusterState, seq: number, event: DtqEvent): v
       return withTraining(state, event.jobId, r, (job, spec, t) => {
         const problem = T.modelUpdateProblem(spec, t, event)
         if (problem !== undefined) return r(`job ${job.jobId}: ${problem}`)
-        T.modelUpdated(spec, t, event)
+        T.modelUpdated(spec, t, event, now)
       })
     case "GradientDropped":
-      return withTraining(state, event.jobId, r, (_job, spec, t) => T.gradientDropped(spec, t, event))
+      return withTraining(state, event.jobId, r, (_job, spec, t) => T.gradientDropped(spec, t, event, now))
     case "EpochCompleted":
       return withTraining(state, event.jobId, r, (job, spec, t) => {
         const problem = T.epochProblem(t, event)
         if (problem !== undefined) return r(`job ${job.jobId}: ${problem}`)
-        T.epochCompleted(spec, t, event)
+        T.epochCompleted(spec, t, event, now)
       })
     case "EarlyStopped":
       return withTraining(state, event.jobId, r, (job, _spec, t) => {
@@ -186,19 +199,21 @@ export const applyEvent = (state: ClusterState, seq: number, event: DtqEvent): v
         t.pending.clear()
       })
     case "WorkerJoined":
-      return workerJoined(state, event)
+      workerJoined(state, event)
+      if (stored.time !== undefined) noteWriterClock(state, event, stored.time) // a new worker's first offset
+      return
     case "WorkerDraining":
       return withWorker(state, event.workerId, r, (worker) => {
         if (worker.phase !== "live") return r(`worker ${worker.workerId} is ${worker.phase}, not live`)
         worker.phase = "draining"
-        worker.lastEventAt = event.ts
+        worker.lastEventAt = now
       })
     case "WorkerLeft":
-      return withWorker(state, event.workerId, r, (worker) => workerGone(state, worker, "left", event.ts))
+      return withWorker(state, event.workerId, r, (worker) => workerGone(state, worker, "left", now))
     case "WorkerLost":
       return withWorker(state, event.workerId, r, (worker) => {
         if (worker.phase !== "live" && worker.phase !== "draining") return // moot: it left meanwhile
-        workerGone(state, worker, "lost", event.ts)
+        workerGone(state, worker, "lost", now)
       })
   }
 }
@@ -232,7 +247,7 @@ const withTraining = (
 /** A share's gradient: from the worker that holds the share, on a published version. */
 const gradientReported = (state: ClusterState, event: EventOf<"GradientReported">, r: Reject): void => {
   const reporter = state.workers.get(event.workerId)
-  if (reporter !== undefined) reporter.lastEventAt = event.ts
+  if (reporter !== undefined) reporter.lastEventAt = state.lastTs
   withTraining(state, event.jobId, r, (job, spec, t) => {
     if (event.index >= job.count) return r(`job ${job.jobId} has ${job.count} shares, not ${event.index + 1}`)
     const { run, workerId } = attemptHolder(job, event.index, event.attempt)
@@ -242,11 +257,11 @@ const gradientReported = (state: ClusterState, event: EventOf<"GradientReported"
     const problem = T.gradientProblem(spec, t, event)
     if (problem !== undefined) return r(`job ${job.jobId}: ${problem}`)
     if (run !== undefined) {
-      run.progressAt = event.ts // a gradient is progress: the share is alive and working
-      run.deadline = Math.max(run.deadline, event.ts + job.spec.leaseMs)
+      run.progressAt = state.lastTs // a gradient is progress: the share is alive and working
+      run.deadline = Math.max(run.deadline, state.lastTs + job.spec.leaseMs)
     }
     if (T.isMoot(spec, t, event)) return
-    T.gradientReported(spec, t, event)
+    T.gradientReported(spec, t, event, state.lastTs)
   })
 }
 
@@ -294,7 +309,7 @@ const withWorker = (state: ClusterState, workerId: string, r: Reject, f: (worker
 const coordinatorElected = (state: ClusterState, event: EventOf<"CoordinatorElected">): void => {
   state.epoch = event.epoch
   state.leaderId = event.writer.id
-  state.leaderSince = event.ts
+  state.leaderSince = state.lastTs
 }
 
 const jobSubmitted = (state: ClusterState, event: EventOf<"JobSubmitted">, r: Reject): void => {
@@ -309,7 +324,7 @@ const jobSubmitted = (state: ClusterState, event: EventOf<"JobSubmitted">, r: Re
   state.jobs.set(event.jobId, {
     jobId: event.jobId,
     spec: event.spec,
-    submittedAt: event.ts,
+    submittedAt: state.lastTs,
     submittedBy: event.writer.id,
     phase: "queued",
     count: event.spec.tasks,
@@ -345,12 +360,12 @@ const jobSubmitted = (state: ClusterState, event: EventOf<"JobSubmitted">, r: Re
 
 const EMPTY = new Uint8Array(0)
 
-const tasksScheduled = (job: JobState, event: EventOf<"TasksScheduled">, r: Reject): void => {
+const tasksScheduled = (job: JobState, event: EventOf<"TasksScheduled">, now: number, r: Reject): void => {
   if (event.count !== job.count) return r(`job ${job.jobId} has ${job.count} tasks, not ${event.count}`)
   // Started already by one of its leases, which overtook it (its publish was retried): moot.
   if (job.phase === "running") return
   if (job.phase !== "queued") return r(`job ${job.jobId} is ${job.phase}, not queued`)
-  startJob(job, event.ts)
+  startJob(job, now)
 }
 
 const startJob = (job: JobState, ts: number): void => {
@@ -371,7 +386,7 @@ const taskLeased = (state: ClusterState, event: EventOf<"TaskLeased">, r: Reject
     }
     // The coordinator leases a job's first tasks in the pass that schedules it, right behind its
     // TasksScheduled; should the lease land first (a retried publish), it starts the job itself.
-    if (job?.phase === "queued" && lease.index < job.count && lease.attempt === 1) startJob(job, event.ts)
+    if (job?.phase === "queued" && lease.index < job.count && lease.attempt === 1) startJob(job, state.lastTs)
     if (job === undefined || job.phase !== "running") {
       r(`task ${lease.index} of ${lease.jobId}: job is ${job?.phase ?? "unknown"}`)
       continue
@@ -398,14 +413,14 @@ const taskLeased = (state: ClusterState, event: EventOf<"TaskLeased">, r: Reject
       index: lease.index,
       attempt: lease.attempt,
       workerId: worker.workerId,
-      leasedAt: event.ts,
+      leasedAt: state.lastTs,
       speculative: lease.speculative === true,
       deadline: lease.deadline,
       progress: 0,
-      progressAt: event.ts
+      progressAt: state.lastTs
     }
     job.running.set(runKey(lease.index, lease.attempt), run)
-    job.lastLeasedAt = event.ts
+    job.lastLeasedAt = state.lastTs
     worker.leases.add(leaseKey(job.jobId, lease.index, lease.attempt))
     worker.assigned++
     while (job.cursor < job.count && job.attempts[job.cursor] !== 0) job.cursor++
@@ -422,17 +437,17 @@ const noteMootAttempt = (job: JobState, index: number, attempt: number): void =>
 
 const progressBeat = (state: ClusterState, event: EventOf<"ProgressBeat">): void => {
   const worker = state.workers.get(event.workerId)
-  if (worker !== undefined) worker.lastEventAt = event.ts
+  if (worker !== undefined) worker.lastEventAt = state.lastTs
   for (const beat of event.beats) {
     const job = state.jobs.get(beat.jobId)
     const run = job?.running.get(runKey(beat.index, beat.attempt))
     // Beats are observations: a late or stray one is harmless and simply not applied.
     if (job === undefined || run === undefined || run.workerId !== event.workerId) continue
     // A beat renews the lease: it lasts leaseMs past the last sign of life.
-    run.deadline = Math.max(run.deadline, event.ts + job.spec.leaseMs)
+    run.deadline = Math.max(run.deadline, state.lastTs + job.spec.leaseMs)
     if (beat.progress > run.progress) {
       run.progress = beat.progress
-      run.progressAt = event.ts
+      run.progressAt = state.lastTs
     }
   }
 }
@@ -446,7 +461,7 @@ const attemptHolder = (job: JobState, index: number, attempt: number): { run: Ru
 
 const taskCompleted = (state: ClusterState, event: EventOf<"TaskCompleted">, r: Reject): void => {
   const reporter = state.workers.get(event.workerId)
-  if (reporter !== undefined) reporter.lastEventAt = event.ts
+  if (reporter !== undefined) reporter.lastEventAt = state.lastTs
   for (const result of event.results) {
     const job = state.jobs.get(result.jobId)
     if (job === undefined) {
@@ -496,7 +511,7 @@ const taskCompleted = (state: ClusterState, event: EventOf<"TaskCompleted">, r: 
       I.addBatch(job.inference, batch, accepted)
       if (job.outputs !== undefined) job.outputs[result.index] = accepted.predictions
     } else if (job.outputs !== undefined) job.outputs[result.index] = result.result ?? null
-    recordRate(job.rates, event.ts, batch === undefined ? 1 : batch.to - batch.from, result.ms)
+    recordRate(job.rates, state.lastTs, batch === undefined ? 1 : batch.to - batch.from, result.ms)
     job.status[result.index] = TaskStatus.Done
     recordDuration(job, result.ms)
     // Copies of this task still running are no longer wanted.
@@ -517,7 +532,7 @@ const taskCompleted = (state: ClusterState, event: EventOf<"TaskCompleted">, r: 
 
 const taskFailed = (state: ClusterState, event: EventOf<"TaskFailed">, r: Reject): void => {
   const reporter = state.workers.get(event.workerId)
-  if (reporter !== undefined) reporter.lastEventAt = event.ts
+  if (reporter !== undefined) reporter.lastEventAt = state.lastTs
   for (const failure of event.failures) {
     const job = state.jobs.get(failure.jobId)
     if (job === undefined) {
@@ -611,8 +626,9 @@ const workerJoined = (state: ClusterState, event: EventOf<"WorkerJoined">): void
     existing.pid = event.pid
     existing.kinds = event.kinds
     existing.phase = "live"
-    existing.joinedAt = event.ts
-    existing.lastEventAt = event.ts
+    existing.joinedAt = state.lastTs
+    existing.lastEventAt = state.lastTs
+    existing.clockOffsetMs = undefined // a restarted process may run on another clock
     return
   }
   state.workers.set(event.workerId, {
@@ -623,13 +639,15 @@ const workerJoined = (state: ClusterState, event: EventOf<"WorkerJoined">): void
     pid: event.pid,
     kinds: event.kinds,
     phase: "live",
-    joinedAt: event.ts,
-    lastEventAt: event.ts,
+    joinedAt: state.lastTs,
+    lastEventAt: state.lastTs,
     leases: new Set(),
     assigned: 0,
     completed: 0,
     failed: 0,
-    taskMsTotal: 0
+    taskMsTotal: 0,
+    clockOffsetMs: undefined,
+    clockOffsetAt: 0
   })
 }
 

@@ -91,6 +91,10 @@ export type WorkerState = {
   completed: number
   failed: number
   taskMsTotal: number
+  /** Its clock minus the stream's, from its latest events (clock-skew.ts); undefined until one is stored with a time. */
+  clockOffsetMs?: number | undefined
+  /** Stream time of the observation behind clockOffsetMs. */
+  clockOffsetAt?: number
 }
 
 /** The last fair-share split (SharesAllocated): each running job's lease quota. */
@@ -106,7 +110,7 @@ export type RejectedRecord = { readonly seq: number; readonly reason: string }
 
 export type ClusterState = {
   seq: number // stream sequence of the last event folded
-  lastTs: number // timestamp of the last event folded
+  lastTs: number // the fold's clock: when the stream stored the last event folded, never going back (stored.ts)
   epoch: number // the current coordinator term; decisions of other epochs are fenced
   leaderId: string | undefined
   leaderSince: number | undefined

@@ -104,7 +104,8 @@ export const isMoot = (spec: TrainingSpec, t: TrainingState, g: EventOf<"Gradien
   return g.epoch <= t.epochsDone || (t.accounted.get(g.epoch)?.has(g.batch) ?? false) || t.pending.has(pendingKey(spec, g))
 }
 
-export const gradientReported = (spec: TrainingSpec, t: TrainingState, g: EventOf<"GradientReported">): void => {
+/** `now`: the fold's time (when the stream stored the event), never the writer's `ts`. */
+export const gradientReported = (spec: TrainingSpec, t: TrainingState, g: EventOf<"GradientReported">, now: number): void => {
   t.pending.set(pendingKey(spec, g), {
     index: g.index,
     attempt: g.attempt,
@@ -116,7 +117,7 @@ export const gradientReported = (spec: TrainingSpec, t: TrainingState, g: EventO
     loss: g.loss,
     correct: g.correct,
     tensor: g.tensor,
-    at: g.ts
+    at: now
   })
   if (spec.mode === "async") {
     const next = t.shareNext[g.index]
@@ -147,23 +148,23 @@ export const modelUpdateProblem = (spec: TrainingSpec, t: TrainingState, e: Even
   return undefined
 }
 
-export const modelUpdated = (spec: TrainingSpec, t: TrainingState, e: EventOf<"ModelUpdated">): void => {
+export const modelUpdated = (spec: TrainingSpec, t: TrainingState, e: EventOf<"ModelUpdated">, now: number): void => {
   t.version = e.version
   t.tensor = e.tensor
-  t.versionAt = e.ts
+  t.versionAt = now
   if (e.version === 0) {
-    t.stats.set(1, { loss: 0, correct: 0, rows: 0, batches: 0, startedAt: e.ts })
+    t.stats.set(1, { loss: 0, correct: 0, rows: 0, batches: 0, startedAt: now })
     return
   }
   t.updates++
   for (const g of e.applied) {
     const pending = t.pending.get(pendingKey(spec, g)) as PendingGradient
     t.pending.delete(pendingKey(spec, g))
-    const stats = statsOf(t, pending.epoch, e.ts)
+    const stats = statsOf(t, pending.epoch, now)
     stats.loss += pending.loss
     stats.correct += pending.correct
     stats.rows += pending.rows
-    account(spec, t, pending.epoch, pending.batch, e.ts)
+    account(spec, t, pending.epoch, pending.batch, now)
   }
   // Sync and avg: the step is done; gradients of the same version that were not applied are stragglers.
   if (spec.mode !== "async") {
@@ -196,26 +197,26 @@ const account = (spec: TrainingSpec, t: TrainingState, epoch: number, batch: num
   if (t.awaitingEpoch === 0 && epoch === t.epochsDone + 1 && stats.batches >= batchesIn(spec)) t.awaitingEpoch = epoch
 }
 
-export const gradientDropped = (spec: TrainingSpec, t: TrainingState, e: EventOf<"GradientDropped">): void => {
+export const gradientDropped = (spec: TrainingSpec, t: TrainingState, e: EventOf<"GradientDropped">, now: number): void => {
   const key = pendingKey(spec, e.gradient)
   const pending = t.pending.get(key)
   if (pending !== undefined && pending.attempt === e.gradient.attempt && pending.version === e.gradient.version) t.pending.delete(key)
   t.dropped++
   // Async: a dropped batch still counts towards its epoch (its rows simply taught nothing).
-  if (spec.mode === "async") account(spec, t, e.gradient.epoch, e.gradient.batch, e.ts)
+  if (spec.mode === "async") account(spec, t, e.gradient.epoch, e.gradient.batch, now)
 }
 
 export const epochProblem = (t: TrainingState, e: EventOf<"EpochCompleted">): string | undefined =>
   t.awaitingEpoch !== e.trainingEpoch ? `epoch ${e.trainingEpoch} is not due (${t.awaitingEpoch === 0 ? "none is" : `epoch ${t.awaitingEpoch} is`})` : undefined
 
-export const epochCompleted = (spec: TrainingSpec, t: TrainingState, e: EventOf<"EpochCompleted">): void => {
+export const epochCompleted = (spec: TrainingSpec, t: TrainingState, e: EventOf<"EpochCompleted">, now: number): void => {
   const { type: _type, id: _id, v: _v, writer: _writer, epoch: _term, jobId: _jobId, trainingEpoch: epoch, ...figures } = e
-  t.epochs.push({ ...figures, epoch, at: e.ts })
+  t.epochs.push({ ...figures, epoch, at: now })
   t.epochsDone = epoch
   t.awaitingEpoch = 0
   t.stats.delete(epoch)
   t.accounted.delete(epoch)
-  if (!t.stats.has(epoch + 1)) t.stats.set(epoch + 1, { loss: 0, correct: 0, rows: 0, batches: 0, startedAt: e.ts })
+  if (!t.stats.has(epoch + 1)) t.stats.set(epoch + 1, { loss: 0, correct: 0, rows: 0, batches: 0, startedAt: now })
   const monitored = e.testLoss ?? e.loss
   if (t.tensor !== undefined && (t.best === undefined || monitored < t.best.loss - spec.minDelta)) {
     t.best = { epoch, version: e.version, tensor: t.tensor, loss: monitored }

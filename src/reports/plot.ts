@@ -32,14 +32,14 @@ export const replayForPlots = async (log: EventLog, untilSeq?: number): Promise<
   await log.readRange(1, untilSeq, (m) => {
     const fenced = state.fencedCount
     const rejected = state.rejectedCount
-    const decoded = foldMessage(state, m.seq, m.data)
+    const decoded = foldMessage(state, m, m.data)
     events++
     if (!decoded.ok || state.fencedCount !== fenced) return
     const event = decoded.event
     // A decision the fold set aside never happened; a worker's fact may be partly refused, and the
     // activity projection ignores results of attempts it never saw.
     if (state.rejectedCount !== rejected && event.writer.role === "coordinator") return
-    applyActivity(activity, event)
+    applyActivity(activity, event, state.lastTs)
     if (event.type === "SharesAllocated") {
       splits.push(splitOf(event))
       if (splits.length > SPLITS_KEPT) splits.shift()
