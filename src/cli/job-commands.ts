@@ -173,6 +173,7 @@ export const infoCommand = async (argv: string[]): Promise<number> => {
         `standbys     ${info.standbys.length === 0 ? "none" : info.standbys.map((s) => `${s.id} on ${s.host} pid ${s.pid} (applied #${s.appliedSeq})`).join(", ")}`,
         `applied seq  ${info.appliedSeq} of ${info.streamLastSeq} in the stream (${info.streamReplicas} replica${info.streamReplicas === 1 ? "" : "s"})`,
         `digest       ${info.digest}`,
+        `clock        ${clockLine(info.clock)}`,
         `snapshot     ${info.snapshot === null ? "none" : `#${info.snapshot.seq} (${info.snapshot.name}, ${info.snapshot.size} bytes, ${info.snapshot.how} ${new Date(info.snapshot.at).toISOString()})`}`,
         `jobs         ${Object.entries(s.jobs).map(([k, v]) => `${v} ${k}`).join(", ")}`,
         `workers      ${Object.entries(s.workers).map(([k, v]) => `${v} ${k}`).join(", ")}`,
@@ -182,6 +183,16 @@ export const infoCommand = async (argv: string[]): Promise<number> => {
     )
     return 0
   })
+}
+
+/** The leader's estimate of the stream's time (the clock of leases and deadlines), with its error bound. */
+const clockLine = (clock: InfoReply["clock"] | undefined): string => {
+  if (clock === undefined) return "not reported by this coordinator"
+  const at = new Date(clock.now).toISOString()
+  if (clock.basis === "wall") return `${at} from the leader's wall clock (it has read nothing from the stream yet)`
+  const error = clock.errorMs === undefined ? "error not yet bounded" : `behind the stream by at most ${clock.errorMs} ms`
+  const host = `${clock.wallOffsetMs >= 0 ? "+" : ""}${clock.wallOffsetMs} ms`
+  return `stream time ${at}, ${error}; the leader host's own clock is ${host} off it`
 }
 
 export const chatCommand = async (argv: string[]): Promise<number> => {

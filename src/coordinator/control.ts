@@ -7,6 +7,7 @@ import { EVENTS_STREAM, controlSubject } from "../nats/subjects.ts"
 import type { Coordinator, SnapshotInfo } from "./coordinator.ts"
 import { trainingReport } from "../reports/training-report.ts"
 import { isFinished } from "../projections/state.ts"
+import type { ClockEstimate } from "./stream-clock.ts"
 
 export type InfoReply = {
   readonly leader: string
@@ -20,6 +21,8 @@ export type InfoReply = {
   readonly standbys: ReadonlyArray<{ id: string; host: string; pid: number; appliedSeq: number }>
   readonly snapshot: SnapshotInfo | null
   readonly summary: ReturnType<typeof summaryView>
+  /** The leader's estimate of the stream's time, the clock of its decisions (stream-clock.ts). */
+  readonly clock: ClockEstimate
 }
 
 const reply = (msg: Msg, value: unknown): void => {
@@ -63,7 +66,8 @@ export const serveControl = (coordinator: Coordinator): Subscription[] => {
         digest: stateDigest(state),
         standbys: coordinator.peers.filter((p) => !p.leading).map(({ id, host, pid, appliedSeq }) => ({ id, host, pid, appliedSeq })),
         snapshot: coordinator.lastSnapshot ?? null,
-        summary: summaryView(state)
+        summary: summaryView(state),
+        clock: coordinator.clock.estimate()
       }
     }),
     handle("jobs", () => jobsView(coordinator.state)),
@@ -72,8 +76,8 @@ export const serveControl = (coordinator: Coordinator): Subscription[] => {
       const job = coordinator.state.jobs.get(jobId)
       if (job === undefined) return { error: `unknown job ${jobId}` }
       return {
-        job: jobView(job, { now: Date.now(), allocation: coordinator.state.allocation }),
-        blocked: jobBlocker(coordinator.state, job, Date.now()),
+        job: jobView(job, { now: coordinator.clock.now(), allocation: coordinator.state.allocation }),
+        blocked: jobBlocker(coordinator.state, job, coordinator.clock.now()),
         lastErrors: [...job.lastError.entries()].slice(-5).map(([index, error]) => ({ index, error }))
       }
     }),

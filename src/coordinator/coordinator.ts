@@ -26,6 +26,8 @@ import { DatasetStore } from "../nats/dataset-store.ts"
 import { ModelStore } from "../nats/model-store.ts"
 import { PredictionStore } from "../nats/prediction-store.ts"
 import { PredictionWriter, type PredictionsDraft } from "./predictions.ts"
+import { StreamClock, type ClockSources } from "./stream-clock.ts"
+import { isSkewed } from "../projections/clock-skew.ts"
 
 export type CoordinatorOptions = {
   readonly url: string
@@ -49,6 +51,8 @@ export type CoordinatorOptions = {
   readonly onDeposed?: (by: string | undefined, epoch: number) => void
   /** How jobs of one priority level share the workers: `fair` (default) or `fifo` (see scheduler.ts). */
   readonly sharing?: "fair" | "fifo"
+  /** Where the stream clock's estimate reads elapsed and wall time (stream-clock.ts). Default: this process's clocks. */
+  readonly clock?: ClockSources
 }
 
 const TERM_SUBJECT = eventTypeSubject("CoordinatorElected", TERM_KEY)
@@ -93,6 +97,9 @@ export class Coordinator {
   #lastSnapshotAt = Date.now() // the interval counts from start, not from 1970
   /** Takeover timing, for the failover benchmark: when the lease was won and the first decision made. */
   readonly takeover = { leaseAt: 0, firstDecisionAt: 0 }
+  /** The stream's time as this coordinator estimates it: the "now" of every decision (stream-clock.ts). */
+  readonly clock: StreamClock
+  readonly #skewWarned = new Set<string>() // workers warned about their clock, until it is back within bounds
 
   private constructor(
     nc: NatsConnection,
@@ -109,8 +116,9 @@ export class Coordinator {
     this.#options = options
     this.id = options.id
     this.tensors = stores.tensors
+    this.clock = new StreamClock(options.clock)
     this.#schedulerOptions = options.sharing === undefined ? DEFAULT_SCHEDULER_OPTIONS : { ...DEFAULT_SCHEDULER_OPTIONS, sharing: options.sharing }
-    this.#trainer = new Trainer({ ...stores, decide: (draft) => this.#decideTraining(draft), say: (line) => this.#say(line) })
+    this.#trainer = new Trainer({ ...stores, decide: (draft) => this.#decideTraining(draft), say: (line) => this.#say(line), now: () => this.clock.now() })
     // The predictions bucket is opened when the first inference job finishes (most clusters never need it).
     let predictionStore: Promise<PredictionStore> | undefined
     this.#predictions = new PredictionWriter({
@@ -160,7 +168,8 @@ export class Coordinator {
   }
 
   async #run(): Promise<void> {
-    await this.log.append({ type: "CoordinatorStarted", ...this.#envelope(), host: hostname(), pid: process.pid })
+    // Read back during the replay below, it gives the stream clock its first upper bound.
+    await this.#append({ type: "CoordinatorStarted", ...this.#envelope(), host: hostname(), pid: process.pid })
     const t0 = performance.now()
     const from = await this.#loadSnapshot()
     const last = await this.log.lastSeq()
@@ -235,7 +244,7 @@ export class Coordinator {
       // Read from the stream, not from folding: a coordinator that started from a snapshot never saw old terms.
       const termSeq = await this.log.lastSeqOn(TERM_SUBJECT)
       try {
-        const seq = await this.log.append(event, { expectLastSubjectSeq: termSeq })
+        const seq = await this.#append(event, { expectLastSubjectSeq: termSeq })
         this.#epoch = epoch
         await this.#waitFolded(seq)
         if (this.state.epoch === epoch && this.state.leaderId === this.id) return this.#lead()
@@ -271,7 +280,7 @@ export class Coordinator {
     this.#startGrace()
     this.#say(`leading as ${this.id}, epoch ${this.#epoch}, at seq ${this.state.seq}`)
     const beats = this.nc.subscribe(HEARTBEAT_ALL, {
-      callback: (_error, msg) => this.#heartbeats.beat(msg.subject.slice(HEARTBEAT_ALL.length - 1), Date.now())
+      callback: (_error, msg) => this.#heartbeats.beat(msg.subject.slice(HEARTBEAT_ALL.length - 1), this.clock.now())
     })
     // Gradients fly by into memory, so a step rarely waits for a read from the tensor stream.
     this.#leaderSubscriptions.push(beats, this.tensors.watch("dtq.tensor.*.g.*"), ...serveControl(this))
@@ -320,7 +329,7 @@ export class Coordinator {
 
   /** Nobody could beat while this coordinator (or the server) was away: leases and workers get fresh time. */
   #startGrace(): void {
-    this.#graceSince = Date.now()
+    this.#graceSince = this.clock.now()
     this.#heartbeats.startGrace(this.#graceSince)
   }
 
@@ -350,6 +359,7 @@ export class Coordinator {
 
   #foldRaw(m: RawEvent): DtqEvent | undefined {
     const decoded = foldMessage(this.state, m, m.data)
+    this.clock.observe(m.time, decoded.ok ? decoded.event.id : undefined)
     if (!decoded.ok) {
       this.#say(`set aside event #${m.seq} on ${m.subject}: ${decoded.reason}`)
       return undefined
@@ -368,7 +378,8 @@ export class Coordinator {
         this.#own.delete(event.id)
         if (this.state.rejectedCount > before) this.#say(`own decision #${m.seq} was not applied: ${this.state.recentRejected.at(-1)?.reason}`)
       }
-      if (event.type === "WorkerJoined") this.#heartbeats.beat(event.workerId, Date.now())
+      if (event.type === "WorkerJoined") this.#heartbeats.beat(event.workerId, this.clock.now())
+      if (event.writer.role === "worker") this.#checkClock(event.writer.id)
       if (event.type === "CoordinatorElected") this.#checkTerm()
     }
     if (this.#caughtUp !== undefined && this.state.seq >= this.#caughtUp.seq) {
@@ -386,9 +397,27 @@ export class Coordinator {
     if (wasLeading) this.#options.onDeposed?.(this.state.leaderId, this.state.epoch)
   }
 
+  /** Warns once when a worker's clock is beyond the skew bound (its work is unaffected: the fold uses stored times). */
+  #checkClock(workerId: string): void {
+    const offset = this.state.workers.get(workerId)?.clockOffsetMs
+    if (isSkewed(offset)) {
+      if (this.#skewWarned.has(workerId)) return
+      this.#skewWarned.add(workerId)
+      this.#say(`warning: worker ${workerId}'s clock is ${offset as number > 0 ? "+" : ""}${offset} ms off the stream's; its work is unaffected (times come from the stream), but fix its clock (NTP)`)
+    } else if (offset !== undefined && this.#skewWarned.delete(workerId)) this.#say(`worker ${workerId}'s clock is back within bounds (${offset} ms off the stream's)`)
+  }
+
+  /** Appends an own event, noting when it was sent: read back, it bounds the stream clock's estimate. */
+  #append(event: DtqEvent, options?: { expectLastSubjectSeq?: number }): Promise<number> {
+    this.clock.sent(event.id)
+    return this.log.append(event, options)
+  }
+
   /** True while this process may decide: it leads and its lease cannot have expired (a paused process notices here). */
-  #mayDecide(now: number): boolean {
+  #mayDecide(): boolean {
     if (!this.#leading || this.#stopped) return false
+    // The leader lease is timed on this host's own clock, as LeaderLease renews it.
+    const now = Date.now()
     if (this.#lease.holds(now)) return true
     this.#stepDown(`the leader lease may have expired (last renewed ${now - this.#lease.renewedAt} ms ago)`)
     return false
@@ -404,8 +433,8 @@ export class Coordinator {
   }
 
   #tick(): void {
-    const now = Date.now()
-    if (!this.#mayDecide(now)) return
+    if (!this.#mayDecide()) return
+    const now = this.clock.now()
     // A coordinator that was itself stalled (a long computation, a GC pause) has not read the heartbeats
     // waiting in its socket: silence it did not observe is not evidence. Everyone gets fresh grace.
     const tickMs = this.#options.tickMs ?? 100
@@ -413,18 +442,18 @@ export class Coordinator {
     this.#lastTickAt = now
     // In this order, each seeing the decisions before it as in flight: a lost worker's leases are
     // reclaimed by WorkerLost alone, and no copy goes to a worker that is being declared lost.
-    for (const draft of lostWorkers(this.state, this.#heartbeats, this.#inFlight, now, this.#options.workerTimeoutMs ?? 5000)) this.#decide(draft, now)
-    for (const draft of expiredAttempts(this.state, this.#inFlight, now, this.#graceSince)) this.#decide(draft, now)
-    for (const draft of speculativeCopies(this.state, this.#inFlight, now)) this.#decide(draft, now)
+    for (const draft of lostWorkers(this.state, this.#heartbeats, this.#inFlight, now, this.#options.workerTimeoutMs ?? 5000)) this.#decide(draft)
+    for (const draft of expiredAttempts(this.state, this.#inFlight, now, this.#graceSince)) this.#decide(draft)
+    for (const draft of speculativeCopies(this.state, this.#inFlight, now)) this.#decide(draft)
     this.#schedule()
-    this.#maybeSnapshot(now)
+    this.#maybeSnapshot(Date.now())
   }
 
   #schedule(): void {
-    const now = Date.now()
-    if (!this.#mayDecide(now)) return
+    if (!this.#mayDecide()) return
+    const now = this.clock.now()
     const wake = { at: Infinity }
-    for (const draft of plan(this.state, this.#inFlight, now, this.#schedulerOptions, wake)) this.#decide(draft, now)
+    for (const draft of plan(this.state, this.#inFlight, now, this.#schedulerOptions, wake)) this.#decide(draft)
     this.#wakeAt(wake.at, now)
     this.#trainer.poll(this.state, now)
     this.#predictions.poll(this.state)
@@ -432,10 +461,9 @@ export class Coordinator {
 
   /** A training decision: appended at once (the trainer waits for it to come back through the fold). */
   async #decideTraining(draft: TrainingDraft | PredictionsDraft): Promise<boolean> {
-    const now = Date.now()
-    if (!this.#mayDecide(now)) return false
-    const event = { ...draft, ...this.#envelope(now), epoch: this.#epoch } as DtqEvent
-    await this.log.append(event)
+    if (!this.#mayDecide()) return false
+    const event = { ...draft, ...this.#envelope(), epoch: this.#epoch } as DtqEvent
+    await this.#append(event)
     return true
   }
 
@@ -452,15 +480,16 @@ export class Coordinator {
     this.#wake = { at, timer }
   }
 
-  #decide(draft: Draft, now: number): void {
-    const event = { ...draft, ...this.#envelope(now), epoch: this.#epoch } as DtqEvent
+  #decide(draft: Draft): void {
+    const event = { ...draft, ...this.#envelope(), epoch: this.#epoch } as DtqEvent
     if (this.takeover.firstDecisionAt === 0) {
-      this.takeover.firstDecisionAt = now
-      this.#say(`first decision of epoch ${this.#epoch} at ${now} (${now - this.takeover.leaseAt} ms after winning the lease)`)
+      const at = Date.now() // the fail-over benchmark measures on this host's clock, like leaseAt
+      this.takeover.firstDecisionAt = at
+      this.#say(`first decision of epoch ${this.#epoch} at ${at} (${at - this.takeover.leaseAt} ms after winning the lease)`)
     }
     const release = this.#inFlight.hold(draft)
     this.#own.set(event.id, release)
-    this.log.append(event).catch((error: Error) => {
+    this.#append(event).catch((error: Error) => {
       if (!this.#own.has(event.id)) return
       this.#own.delete(event.id)
       release()
@@ -497,8 +526,9 @@ export class Coordinator {
     }
   }
 
-  #envelope(ts = Date.now()) {
-    return { id: newEventId(), v: 1 as const, ts, writer: { role: "coordinator" as const, id: this.id } }
+  /** `ts` is this host's wall clock, for display and to measure its skew; decisions are timed by the stream. */
+  #envelope() {
+    return { id: newEventId(), v: 1 as const, ts: Date.now(), writer: { role: "coordinator" as const, id: this.id } }
   }
 
   #say(line: string): void {

@@ -26,6 +26,8 @@ export type TrainerDeps = {
   /** Appends a decision; resolves once it is stored (false: not allowed to decide now). */
   readonly decide: (draft: TrainingDraft) => Promise<boolean>
   readonly say: (line: string) => void
+  /** The coordinator's clock (the stream's time): epoch durations count from the fold's times. */
+  readonly now: () => number
 }
 
 /** How long to wait for an own decision to come back through the log before deciding again. */
@@ -113,7 +115,7 @@ export class Trainer {
     } else {
       await this.#step(job, spec, t, decided)
     }
-    this.#awaiting.set(jobId, { marker: before, since: Date.now() })
+    this.#awaiting.set(jobId, { marker: before, since: this.#deps.now() })
   }
 
   async #step(job: JobState, spec: ResolvedTrainSpec, t: TrainingState, decided: (d: TrainingDraft) => Promise<void>): Promise<void> {
@@ -165,7 +167,7 @@ export class Trainer {
     const data = await this.#dataOf(job, spec)
     const weights = await this.#deps.tensors.get(jobId, "m", t.tensor as TensorRef)
     const tested = data.test === undefined ? undefined : evaluate(data.shape, data.target, weights, data.test)
-    const ms = Math.max(0, Date.now() - stats.startedAt)
+    const ms = Math.max(0, this.#deps.now() - stats.startedAt)
     const monitored = tested?.loss ?? (stats.rows === 0 ? 0 : stats.loss / stats.rows)
     // The best model so far is kept under its own subject: model versions are pruned, the best is not.
     if (t.best === undefined || monitored < t.best.loss - spec.minDelta) await this.#deps.tensors.put(jobId, "b", weights)
