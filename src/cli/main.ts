@@ -39,6 +39,7 @@ cluster
   dtq worker [--id ID] [--slots N] [--prefetch N] [--tasks MODULE] [--offline-exit-ms MS]
              fault injection, each a probability per task: --fail-rate P (retryable),
              --fatal-rate P (non-retryable), --reject-rate P, --delay-rate P with --delay-ms MS
+             test aid: --clock-offset-ms MS (or DTQ_CLOCK_OFFSET_MS) shifts its wall clock, e.g. -30000
 jobs
   dtq sum A B [--tasks N] [--wait] [--json]                   exact sum of the integers A..B
   dtq sumsq A B [--tasks N] [--wait] [--json]                 exact sum of their squares

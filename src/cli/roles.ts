@@ -76,6 +76,7 @@ export const workerCommand = async (argv: string[]): Promise<number> => {
     "reject-rate": "string",
     "fatal-rate": "string",
     "offline-exit-ms": "string",
+    "clock-offset-ms": "string",
     "no-drain": "boolean"
   })
   if (args.positional.length > 0) throw new UsageError(`dtq worker takes no arguments, got ${args.positional.join(" ")}`)
@@ -89,6 +90,7 @@ export const workerCommand = async (argv: string[]): Promise<number> => {
   const tasksModule = stringFlag(args, "tasks")
   const tasks = tasksModule === undefined ? new Map<string, LoadedTask>() : await loadTaskModule(tasksModule)
   const id = stringFlag(args, "id")
+  const clockOffsetMs = clockOffsetOf(stringFlag(args, "clock-offset-ms"), process.env.DTQ_CLOCK_OFFSET_MS)
   const worker = await Worker.start({
     url: resolveNatsUrl(stringFlag(args, "nats")),
     ...(id === undefined ? {} : { id }),
@@ -97,6 +99,7 @@ export const workerCommand = async (argv: string[]): Promise<number> => {
     tasks,
     faults,
     offlineExitMs: intFlag(args, "offline-exit-ms", 0, 86_400_000) ?? 60_000,
+    ...(clockOffsetMs === 0 ? {} : { clockOffsetMs }),
     onOffline: (detail) => {
       process.stderr.write(`dtq: ${detail}\n`)
       process.exit(3)
@@ -109,4 +112,17 @@ export const workerCommand = async (argv: string[]): Promise<number> => {
     await worker.stop({ drain })
   })
   return new Promise<number>(() => undefined)
+}
+
+/** Bound of the test aid --clock-offset-ms: a day either way. */
+const MAX_CLOCK_OFFSET_MS = 86_400_000
+
+/** `--clock-offset-ms N` (or env DTQ_CLOCK_OFFSET_MS): a signed whole number of ms; the flag wins. */
+export const clockOffsetOf = (flag: string | undefined, env: string | undefined): number => {
+  const [raw, name] = flag !== undefined ? [flag, "--clock-offset-ms"] : [env, "DTQ_CLOCK_OFFSET_MS"]
+  if (raw === undefined || raw.trim() === "") return 0
+  if (!/^[+-]?\d+$/.test(raw.trim())) throw new UsageError(`${name} must be a whole number of milliseconds (negative: behind), not ${JSON.stringify(raw)}`)
+  const n = Number(raw.trim())
+  if (Math.abs(n) > MAX_CLOCK_OFFSET_MS) throw new UsageError(`${name} must be between -${MAX_CLOCK_OFFSET_MS} and ${MAX_CLOCK_OFFSET_MS}, not ${n}`)
+  return n
 }

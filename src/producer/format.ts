@@ -1,6 +1,7 @@
 // Text output for people: tables, a progress bar, one-line event descriptions.
 import type { DtqEvent } from "../domain/events.ts"
 import type { JobView, WorkerView } from "../projections/views.ts"
+import { CLOCK_SKEW_WARN_MS } from "../projections/clock-skew.ts"
 
 export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)))
@@ -80,7 +81,7 @@ const kindLine = (spec: JobView["spec"]): string => {
 
 export const workersTable = (workers: ReadonlyArray<WorkerView>, verbose: boolean): string => {
   if (workers.length === 0) return "no workers have joined"
-  const header = ["WORKER", "STATE", "SLOTS", "IN FLIGHT", "ASSIGNED", "COMPLETED", "FAILED", "MEAN TASK", "SERVING"]
+  const header = ["WORKER", "STATE", "SLOTS", "IN FLIGHT", "ASSIGNED", "COMPLETED", "FAILED", "MEAN TASK", "CLOCK", "SERVING"]
   const rows = workers.map((w) => [
     w.workerId,
     w.state,
@@ -90,13 +91,24 @@ export const workersTable = (workers: ReadonlyArray<WorkerView>, verbose: boolea
     String(w.completed),
     String(w.failed),
     w.meanTaskMs === undefined ? "-" : `${w.meanTaskMs.toFixed(3)} ms`,
+    clockCell(w),
     Object.entries(w.jobs ?? {}).map(([job, n]) => `${job} x${n}`).join(", ") || "-"
   ])
-  if (!verbose) return table(header, rows)
+  const skewed = workers.filter((w) => w.clockSkewed && (w.state === "live" || w.state === "draining"))
+  const warning = skewed.length === 0 ? "" : `\n${skewed.map((w) => `warning: ${w.workerId}'s clock is ${clockCell(w)} off the stream's (bound ±${CLOCK_SKEW_WARN_MS} ms): its work is unaffected, fix its clock (NTP)`).join("\n")}`
+  if (!verbose) return table(header, rows) + warning
   return table(
     [...header, "HOST", "PID", "KINDS"],
     rows.map((r, i) => [...r, workers[i]?.host ?? "", String(workers[i]?.pid ?? ""), (workers[i]?.kinds ?? []).join(",")])
-  )
+  ) + warning
+}
+
+/** A worker's clock offset from the stream's; `!` marks one beyond the skew bound. */
+const clockCell = (w: WorkerView): string => {
+  if (w.clockOffsetMs === null || w.clockOffsetMs === undefined) return "-"
+  const ms = w.clockOffsetMs
+  const text = Math.abs(ms) >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${ms} ms`
+  return `${ms >= 0 ? "+" : ""}${text}${w.clockSkewed ? " !" : ""}`
 }
 
 export const progressBar = (done: number, total: number, width = 30): string => {

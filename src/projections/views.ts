@@ -5,6 +5,7 @@ import { isFinished, type Allocation, type ClusterState, type JobState, type Wor
 import { RATE_WINDOW_S, percentiles, rateAt } from "./rates.ts"
 import type { InferenceState } from "./inference.ts"
 import type { EpochRecord, TrainingState } from "./training.ts"
+import { isSkewed } from "./clock-skew.ts"
 
 /** A spec as views show it: a task job's inputs are counted, not repeated (they can be large). */
 export type SpecView = ResolvedSumSpec | ResolvedTrainSpec | ResolvedInferSpec | (Omit<ResolvedTaskSpec, "inputs"> & { readonly inputs: number })
@@ -173,6 +174,10 @@ export type WorkerView = {
   readonly joinedAt: number
   /** Leases held now, per job: which job each slot serves. */
   readonly jobs: Record<string, number>
+  /** Its clock minus the stream's (ms), as its events show; null until one has been stored. */
+  readonly clockOffsetMs: number | null
+  /** Its clock is beyond the skew bound (CLOCK_SKEW_WARN_MS): its work is unaffected, its clock needs fixing. */
+  readonly clockSkewed: boolean
 }
 
 export const workerView = (worker: WorkerState): WorkerView => ({
@@ -189,7 +194,9 @@ export const workerView = (worker: WorkerState): WorkerView => ({
   pid: worker.pid,
   kinds: worker.kinds,
   joinedAt: worker.joinedAt,
-  jobs: leasesByJob(worker)
+  jobs: leasesByJob(worker),
+  clockOffsetMs: worker.clockOffsetMs ?? null,
+  clockSkewed: isSkewed(worker.clockOffsetMs)
 })
 
 const leasesByJob = (worker: WorkerState): Record<string, number> => {

@@ -43,6 +43,11 @@ export type WorkerOptions = {
   /** Called when the worker gives up after offlineExitMs without the cluster. */
   readonly onOffline?: (detail: string) => void
   readonly log?: (line: string) => void
+  /**
+   * A test aid: shifts this worker's wall clock (the `ts` it stamps on its events) by this many ms, to run
+   * dtq with clocks that disagree. Nothing the cluster decides depends on it (docs/architecture.md, "Time").
+   */
+  readonly clockOffsetMs?: number
 }
 
 /** Another live worker already uses this id. */
@@ -157,6 +162,8 @@ export class Worker {
     this.#timers.push(setInterval(beat, this.#options.heartbeatMs ?? 1000))
     this.#timers.push(setInterval(() => this.#flushProgress(), this.#options.progressMs ?? 1000))
     this.#say(`joined with ${this.slots} slots; runs ${[...this.#handlers.keys()].join(", ")}`)
+    const offset = this.#options.clockOffsetMs ?? 0
+    if (offset !== 0) this.#say(`test aid: this worker's wall clock is shifted by ${offset > 0 ? "+" : ""}${offset} ms (--clock-offset-ms)`)
   }
 
   #joinedEvent(): DtqEvent {
@@ -213,7 +220,7 @@ export class Worker {
   }
 
   #envelope() {
-    return { id: newEventId(), v: 1 as const, ts: Date.now(), writer: { role: "worker" as const, id: this.id } }
+    return { id: newEventId(), v: 1 as const, ts: Date.now() + (this.#options.clockOffsetMs ?? 0), writer: { role: "worker" as const, id: this.id } }
   }
 
   #onLeases(data: Uint8Array): void {
