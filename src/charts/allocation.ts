@@ -8,8 +8,9 @@ export const SPLITS_KEPT = 5000
 
 export type Split = { readonly ts: number; readonly jobs: ReadonlyArray<{ jobId: string; quota: number; rate: number | null }> }
 
-export const splitOf = (event: EventOf<"SharesAllocated">): Split => ({
-  ts: event.ts,
+/** `ts`: the fold's time of the event (its stored time), like every other chart's. */
+export const splitOf = (event: EventOf<"SharesAllocated">, ts: number = event.ts): Split => ({
+  ts,
   jobs: event.jobs.map((j) => ({ jobId: j.jobId, quota: j.quota, rate: j.rate }))
 })
 

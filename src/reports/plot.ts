@@ -41,7 +41,7 @@ export const replayForPlots = async (log: EventLog, untilSeq?: number): Promise<
     if (state.rejectedCount !== rejected && event.writer.role === "coordinator") return
     applyActivity(activity, event, state.lastTs)
     if (event.type === "SharesAllocated") {
-      splits.push(splitOf(event))
+      splits.push(splitOf(event, state.lastTs))
       if (splits.length > SPLITS_KEPT) splits.shift()
     }
   })
