@@ -1,5 +1,6 @@
 // The fold: (state, event) -> state, in log order. Deterministic: time is when the stream stored the event
-// (stored.ts), kept in `state.lastTs` and never going back; the writer's own `ts` is for display and skew only.
+// (stored.ts), set as `state.now` (never going back) before any handler runs; the writer's own `ts` is
+// for display and skew only.
 // An event that is impossible given the state (a result for an attempt never leased, a decision of a
 // deposed epoch, a forged or malformed event) is *set aside* with its reason and changes nothing else.
 // A decision overtaken by facts that landed first (a retry of a task that a late result just finished,
@@ -49,9 +50,11 @@ export const applyEvent = (state: ClusterState, at: number | Stored, event: DtqE
   state.seq = seq
   // The one clock of the fold. Clamped: a new stream leader whose clock is behind its predecessor's must
   // not move time backwards (the fold's time stands still until the new leader's clock catches up).
+  // A synthetic log (no stored times) keeps each event's own `ts`, as written.
   const storedTime = stored.time ?? event.ts
   if (storedTime > state.lastTs) state.lastTs = storedTime
-  const now = state.lastTs
+  state.now = stored.time === undefined ? event.ts : state.lastTs
+  const now = state.now
   if (stored.time !== undefined) noteWriterClock(state, event, stored.time)
   // Decisions are fenced by the coordinator's term (a worker's GradientReported has a training epoch instead).
   if (event.writer.role === "coordinator" && "epoch" in event && event.type !== "CoordinatorElected" && event.epoch !== state.epoch) {
@@ -247,7 +250,7 @@ const withTraining = (
 /** A share's gradient: from the worker that holds the share, on a published version. */
 const gradientReported = (state: ClusterState, event: EventOf<"GradientReported">, r: Reject): void => {
   const reporter = state.workers.get(event.workerId)
-  if (reporter !== undefined) reporter.lastEventAt = state.lastTs
+  if (reporter !== undefined) reporter.lastEventAt = state.now
   withTraining(state, event.jobId, r, (job, spec, t) => {
     if (event.index >= job.count) return r(`job ${job.jobId} has ${job.count} shares, not ${event.index + 1}`)
     const { run, workerId } = attemptHolder(job, event.index, event.attempt)
@@ -257,11 +260,11 @@ const gradientReported = (state: ClusterState, event: EventOf<"GradientReported"
     const problem = T.gradientProblem(spec, t, event)
     if (problem !== undefined) return r(`job ${job.jobId}: ${problem}`)
     if (run !== undefined) {
-      run.progressAt = state.lastTs // a gradient is progress: the share is alive and working
-      run.deadline = Math.max(run.deadline, state.lastTs + job.spec.leaseMs)
+      run.progressAt = state.now // a gradient is progress: the share is alive and working
+      run.deadline = Math.max(run.deadline, state.now + job.spec.leaseMs)
     }
     if (T.isMoot(spec, t, event)) return
-    T.gradientReported(spec, t, event, state.lastTs)
+    T.gradientReported(spec, t, event, state.now)
   })
 }
 
@@ -309,7 +312,7 @@ const withWorker = (state: ClusterState, workerId: string, r: Reject, f: (worker
 const coordinatorElected = (state: ClusterState, event: EventOf<"CoordinatorElected">): void => {
   state.epoch = event.epoch
   state.leaderId = event.writer.id
-  state.leaderSince = state.lastTs
+  state.leaderSince = state.now
 }
 
 const jobSubmitted = (state: ClusterState, event: EventOf<"JobSubmitted">, r: Reject): void => {
@@ -324,7 +327,7 @@ const jobSubmitted = (state: ClusterState, event: EventOf<"JobSubmitted">, r: Re
   state.jobs.set(event.jobId, {
     jobId: event.jobId,
     spec: event.spec,
-    submittedAt: state.lastTs,
+    submittedAt: state.now,
     submittedBy: event.writer.id,
     phase: "queued",
     count: event.spec.tasks,
@@ -386,7 +389,7 @@ const taskLeased = (state: ClusterState, event: EventOf<"TaskLeased">, r: Reject
     }
     // The coordinator leases a job's first tasks in the pass that schedules it, right behind its
     // TasksScheduled; should the lease land first (a retried publish), it starts the job itself.
-    if (job?.phase === "queued" && lease.index < job.count && lease.attempt === 1) startJob(job, state.lastTs)
+    if (job?.phase === "queued" && lease.index < job.count && lease.attempt === 1) startJob(job, state.now)
     if (job === undefined || job.phase !== "running") {
       r(`task ${lease.index} of ${lease.jobId}: job is ${job?.phase ?? "unknown"}`)
       continue
@@ -413,14 +416,14 @@ const taskLeased = (state: ClusterState, event: EventOf<"TaskLeased">, r: Reject
       index: lease.index,
       attempt: lease.attempt,
       workerId: worker.workerId,
-      leasedAt: state.lastTs,
+      leasedAt: state.now,
       speculative: lease.speculative === true,
       deadline: lease.deadline,
       progress: 0,
-      progressAt: state.lastTs
+      progressAt: state.now
     }
     job.running.set(runKey(lease.index, lease.attempt), run)
-    job.lastLeasedAt = state.lastTs
+    job.lastLeasedAt = state.now
     worker.leases.add(leaseKey(job.jobId, lease.index, lease.attempt))
     worker.assigned++
     while (job.cursor < job.count && job.attempts[job.cursor] !== 0) job.cursor++
@@ -437,17 +440,17 @@ const noteMootAttempt = (job: JobState, index: number, attempt: number): void =>
 
 const progressBeat = (state: ClusterState, event: EventOf<"ProgressBeat">): void => {
   const worker = state.workers.get(event.workerId)
-  if (worker !== undefined) worker.lastEventAt = state.lastTs
+  if (worker !== undefined) worker.lastEventAt = state.now
   for (const beat of event.beats) {
     const job = state.jobs.get(beat.jobId)
     const run = job?.running.get(runKey(beat.index, beat.attempt))
     // Beats are observations: a late or stray one is harmless and simply not applied.
     if (job === undefined || run === undefined || run.workerId !== event.workerId) continue
     // A beat renews the lease: it lasts leaseMs past the last sign of life.
-    run.deadline = Math.max(run.deadline, state.lastTs + job.spec.leaseMs)
+    run.deadline = Math.max(run.deadline, state.now + job.spec.leaseMs)
     if (beat.progress > run.progress) {
       run.progress = beat.progress
-      run.progressAt = state.lastTs
+      run.progressAt = state.now
     }
   }
 }
@@ -461,7 +464,7 @@ const attemptHolder = (job: JobState, index: number, attempt: number): { run: Ru
 
 const taskCompleted = (state: ClusterState, event: EventOf<"TaskCompleted">, r: Reject): void => {
   const reporter = state.workers.get(event.workerId)
-  if (reporter !== undefined) reporter.lastEventAt = state.lastTs
+  if (reporter !== undefined) reporter.lastEventAt = state.now
   for (const result of event.results) {
     const job = state.jobs.get(result.jobId)
     if (job === undefined) {
@@ -511,7 +514,7 @@ const taskCompleted = (state: ClusterState, event: EventOf<"TaskCompleted">, r: 
       I.addBatch(job.inference, batch, accepted)
       if (job.outputs !== undefined) job.outputs[result.index] = accepted.predictions
     } else if (job.outputs !== undefined) job.outputs[result.index] = result.result ?? null
-    recordRate(job.rates, state.lastTs, batch === undefined ? 1 : batch.to - batch.from, result.ms)
+    recordRate(job.rates, state.now, batch === undefined ? 1 : batch.to - batch.from, result.ms)
     job.status[result.index] = TaskStatus.Done
     recordDuration(job, result.ms)
     // Copies of this task still running are no longer wanted.
@@ -532,7 +535,7 @@ const taskCompleted = (state: ClusterState, event: EventOf<"TaskCompleted">, r: 
 
 const taskFailed = (state: ClusterState, event: EventOf<"TaskFailed">, r: Reject): void => {
   const reporter = state.workers.get(event.workerId)
-  if (reporter !== undefined) reporter.lastEventAt = state.lastTs
+  if (reporter !== undefined) reporter.lastEventAt = state.now
   for (const failure of event.failures) {
     const job = state.jobs.get(failure.jobId)
     if (job === undefined) {
@@ -626,8 +629,8 @@ const workerJoined = (state: ClusterState, event: EventOf<"WorkerJoined">): void
     existing.pid = event.pid
     existing.kinds = event.kinds
     existing.phase = "live"
-    existing.joinedAt = state.lastTs
-    existing.lastEventAt = state.lastTs
+    existing.joinedAt = state.now
+    existing.lastEventAt = state.now
     existing.clockOffsetMs = undefined // a restarted process may run on another clock
     return
   }
@@ -639,8 +642,8 @@ const workerJoined = (state: ClusterState, event: EventOf<"WorkerJoined">): void
     pid: event.pid,
     kinds: event.kinds,
     phase: "live",
-    joinedAt: state.lastTs,
-    lastEventAt: state.lastTs,
+    joinedAt: state.now,
+    lastEventAt: state.now,
     leases: new Set(),
     assigned: 0,
     completed: 0,

@@ -110,7 +110,8 @@ export type RejectedRecord = { readonly seq: number; readonly reason: string }
 
 export type ClusterState = {
   seq: number // stream sequence of the last event folded
-  lastTs: number // the fold's clock: when the stream stored the last event folded, never going back (stored.ts)
+  lastTs: number // when the stream stored the last event folded: the latest time the fold has seen, never going back
+  now: number // the fold's clock for the event being folded (its stored time, clamped to lastTs; stored.ts): every handler reads it
   epoch: number // the current coordinator term; decisions of other epochs are fenced
   leaderId: string | undefined
   leaderSince: number | undefined
@@ -130,6 +131,7 @@ export const RECENT_REJECTED_LIMIT = 50
 export const emptyState = (): ClusterState => ({
   seq: 0,
   lastTs: 0,
+  now: 0,
   epoch: 0,
   leaderId: undefined,
   leaderSince: undefined,

@@ -39,9 +39,9 @@ export const replayForPlots = async (log: EventLog, untilSeq?: number): Promise<
     // A decision the fold set aside never happened; a worker's fact may be partly refused, and the
     // activity projection ignores results of attempts it never saw.
     if (state.rejectedCount !== rejected && event.writer.role === "coordinator") return
-    applyActivity(activity, event, state.lastTs)
+    applyActivity(activity, event, state.now)
     if (event.type === "SharesAllocated") {
-      splits.push(splitOf(event, state.lastTs))
+      splits.push(splitOf(event, state.now))
       if (splits.length > SPLITS_KEPT) splits.shift()
     }
   })
