@@ -46,3 +46,9 @@ time("fold (decode + apply)", () => {
   for (let i = 0; i < encoded.length; i++) foldMessage(state, i + 1, encoded[i] as Uint8Array)
   if (state.jobs.get(jobId)?.done !== tasks) throw new Error("fold went wrong")
 })
+// As the coordinator and replay fold: with each message's stored time (the fold's clock) and subject.
+time("fold with stored times (decode + apply)", () => {
+  const state = emptyState()
+  for (let i = 0; i < encoded.length; i++) foldMessage(state, { seq: i + 1, time: 1_700_000_000_003 + i, subject: "dtq.ev" }, encoded[i] as Uint8Array)
+  if (state.jobs.get(jobId)?.done !== tasks) throw new Error("fold went wrong")
+})
