@@ -108,7 +108,8 @@ export class Prompt {
       }
       case "info": {
         const info = await this.#client.ask<InfoReply>("info").catch(() => undefined)
-        p(info === undefined ? "no coordinator is answering" : `leader ${info.leader} epoch ${info.epoch}, applied #${info.appliedSeq} of ${info.streamLastSeq}, digest ${info.digest}`)
+        const clock = info?.clock?.errorMs === undefined ? "" : `, stream clock within ${info.clock.errorMs} ms`
+        p(info === undefined ? "no coordinator is answering" : `leader ${info.leader} epoch ${info.epoch}, applied #${info.appliedSeq} of ${info.streamLastSeq}, digest ${info.digest}${clock}`)
         return true
       }
       case "cancel": {
