@@ -10,7 +10,10 @@ import { withClient } from "./job-commands.ts"
 
 const time = (ms: number) => new Date(ms).toISOString().slice(11, 23)
 /** The writer's own stamp, shown only when its clock is off the stream's by more than the skew bound. */
-const writerClock = (ts: number, stored: number): string => (isSkewed(ts - stored) ? ` (writer's clock ${ts >= stored ? "+" : ""}${ts - stored} ms)` : "")
+const writerClock = (ts: number, stored: number): string => {
+  const offset = Math.round(ts - stored)
+  return isSkewed(offset) ? ` (writer's clock ${offset >= 0 ? "+" : ""}${offset} ms)` : ""
+}
 
 export const eventsCommand = async (argv: string[]): Promise<number> => {
   const args = parseArgs("events", argv, { follow: "boolean", json: "boolean", from: "string", limit: "string" })

@@ -24,7 +24,7 @@ import * as I from "./inference.ts"
 import { emptyRateWindow, recordRate } from "./rates.ts"
 import type { ResolvedInferSpec, ResolvedTrainSpec } from "../domain/job-spec.ts"
 import { batchResultProblem, classesOf, type BatchResult } from "../domain/infer-spec.ts"
-import { storedOf, type Stored } from "./stored.ts"
+import { storedMs, storedOf, type Stored } from "./stored.ts"
 import { noteWriterClock } from "./clock-skew.ts"
 
 /** Records an event (or part of one) that was not applied, and why. */
@@ -51,11 +51,12 @@ export const applyEvent = (state: ClusterState, at: number | Stored, event: DtqE
   // The one clock of the fold. Clamped: a new stream leader whose clock is behind its predecessor's must
   // not move time backwards (the fold's time stands still until the new leader's clock catches up).
   // A synthetic log (no stored times) keeps each event's own `ts`, as written.
-  const storedTime = stored.time ?? event.ts
+  const time = storedMs(stored)
+  const storedTime = time ?? event.ts
   if (storedTime > state.lastTs) state.lastTs = storedTime
-  state.now = stored.time === undefined ? event.ts : state.lastTs
+  state.now = time === undefined ? event.ts : state.lastTs
   const now = state.now
-  if (stored.time !== undefined) noteWriterClock(state, event, stored.time)
+  if (time !== undefined) noteWriterClock(state, event, time)
   // Decisions are fenced by the coordinator's term (a worker's GradientReported has a training epoch instead).
   if (event.writer.role === "coordinator" && "epoch" in event && event.type !== "CoordinatorElected" && event.epoch !== state.epoch) {
     state.fencedCount++
@@ -203,7 +204,7 @@ export const applyEvent = (state: ClusterState, at: number | Stored, event: DtqE
       })
     case "WorkerJoined":
       workerJoined(state, event)
-      if (stored.time !== undefined) noteWriterClock(state, event, stored.time) // a new worker's first offset
+      if (time !== undefined) noteWriterClock(state, event, time) // a new worker's first offset
       return
     case "WorkerDraining":
       return withWorker(state, event.workerId, r, (worker) => {

@@ -12,5 +12,8 @@ export type Stored = {
   readonly subject?: string
 }
 
+/** The stored time in whole ms (JetStream stamps in ns), as every other time in the state; undefined without one. */
+export const storedMs = (stored: Stored): number | undefined => (stored.time === undefined ? undefined : Math.floor(stored.time))
+
 /** A bare sequence number is a message without stream metadata. */
 export const storedOf = (at: number | Stored): Stored => (typeof at === "number" ? { seq: at } : at)
