@@ -59,6 +59,12 @@ describe("the fold's clock is the stream's stored time", () => {
     expect(run).toMatchObject({ deadline: T0 + 1003 + LEASE, progress: 0.6, progressAt: T0 + 1003 })
   })
 
+  it("takes whole milliseconds of the stream's nanosecond stamps", () => {
+    const state = emptyState()
+    applyEvent(state, { seq: 1, time: T0 + 0.999 }, F.coordinatorElected(1, { ts: T0 + 5 }))
+    expect(state).toMatchObject({ now: T0, lastTs: T0, leaderSince: T0 })
+  })
+
   it("without stored times (a synthetic log), the events' own stamps stand in", () => {
     const state = emptyState()
     story(0).forEach(([event], i) => applyEvent(state, i + 1, event))
