@@ -36,7 +36,8 @@ export const submitCommand = async (argv: string[]): Promise<number> => {
     "max-attempts": "string",
     "backoff-ms": "string",
     "timeout-ms": "string",
-    name: "string"
+    name: "string",
+    "job-id": "string"
   })
   const [task, ...extra] = args.positional
   if (task === undefined || extra.length > 0) throw new UsageError(`dtq submit needs one task name: ${SUBMIT_USAGE}`)
@@ -67,10 +68,16 @@ export const submitCommand = async (argv: string[]): Promise<number> => {
   return withClient(args, async (client) => {
     if (module === undefined) defaults = await checkWithWorker(client.nc, task, inputs)
     const asJson = boolFlag(args, "json")
-    const jobId = client.newJobId()
+    const chosen = stringFlag(args, "job-id")
+    const jobId = chosen ?? client.newJobId()
     const watch = boolFlag(args, "wait") ? watchJob(client, jobId) : undefined
     const started = Date.now()
-    await client.submitTasks(task, inputs, { ...defaults, ...options, jobId })
+    try {
+      await client.submitTasks(task, inputs, { ...defaults, ...options, jobId }, chosen !== undefined)
+    } catch (error) {
+      watch?.stop()
+      throw error
+    }
     if (watch === undefined) {
       if (asJson) out(JSON.stringify({ jobId, state: "submitted", tasks: inputs.length }))
       else out(`submitted ${jobId} (task ${task} x ${inputs.length})`)
