@@ -73,7 +73,9 @@ for (const n of wanted) {
       maxAttempts: 100
     })
     const outcome = await client.wait(jobId)
-    const view = await client.job(jobId)
+    const detail = (await client.jobDetail(jobId)).value
+    const view = detail.job
+    for (const e of detail.lastErrors ?? []) console.error(`row ${n}: share ${e.index}: ${e.error}`)
     if (outcome.state !== "completed") throw new Error(`row ${n}: ${jobId} ${outcome.state}: ${outcome.reason}`)
     const accuracy = view?.training?.finished?.testAccuracy
     row([n, entry.placement, entry.load.name, ((outcome.durationMs ?? NaN) / 1000).toFixed(1), accuracy === undefined || accuracy === null ? "-" : (100 * accuracy).toFixed(1) + " %", view?.training?.epochs.length ?? "-", view?.failures ?? "-", "504-1010 s, 67.2 % (30 x 10)"])
