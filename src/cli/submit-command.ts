@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs"
 import type { NatsConnection } from "@nats-io/transport-node"
 import { BadSpec } from "../domain/errors.ts"
 import { resolveSpec, taskNameProblem } from "../domain/job-spec.ts"
+import { priorityWord } from "../domain/train-spec.ts"
 import { taskCheckSubject } from "../nats/subjects.ts"
 import { taskRequest, type Client, type SubmitOptions } from "../producer/client.ts"
 import { InvalidInput, JobCancelled, TaskFailed, TaskTimeout } from "../producer/errors.ts"
@@ -164,7 +165,8 @@ const submitOptions = (args: Parsed): SubmitOptions => {
     ...num("backoff-ms", "backoffMs"),
     ...num("timeout-ms", "timeoutMs"),
     ...num("delay-ms", "delayMs"),
-    ...(priority === undefined ? {} : { priority: /^[+-]?\d+$/.test(priority) ? Number(priority) : (priority as "low") }),
+    // An integer, or low | normal | high, or the Python runner's LOW | MEDIUM | HIGH (any case).
+    ...(priority === undefined ? {} : { priority: priorityWord(priority) as number | "low" }),
     ...(at === undefined ? {} : { runAt: at }),
     ...(stringFlag(args, "name") === undefined ? {} : { name: stringFlag(args, "name") as string })
   }
