@@ -6,16 +6,17 @@ import type { Client } from "../producer/client.ts"
 import { duration } from "../producer/format.ts"
 import { UsageError, boolFlag, parseArgs, stringFlag } from "./args.ts"
 import { withClient } from "./job-commands.ts"
-import { pairsOf } from "./train-command.ts"
+import { chosenJobId, pairsOf } from "./train-command.ts"
 
 const out = (text: string) => process.stdout.write(`${text}\n`)
 
 export const inferCommand = async (argv: string[]): Promise<number> => {
   const args = parseArgs("infer", argv, { wait: "boolean", json: "boolean" })
-  const request = inferRequestFromPairs(pairsOf(args.positional, "infer"))
+  const { jobId: chosen, pairs } = chosenJobId(pairsOf(args.positional, "infer"))
+  const request = inferRequestFromPairs(pairs)
   const asJson = boolFlag(args, "json")
   return withClient(args, async (client) => {
-    const { jobId, spec } = await client.infer(request)
+    const { jobId, spec } = await client.infer(request, chosen === undefined ? {} : { jobId: chosen })
     if (!boolFlag(args, "wait")) {
       if (asJson) out(JSON.stringify({ jobId, state: "submitted", tasks: spec.tasks }))
       else out(`submitted ${jobId} (inference in ${spec.tasks} batch${spec.tasks === 1 ? "" : "es"}); follow it with dtq job ${jobId}`)

@@ -34,7 +34,7 @@ const POLICY_FLAGS = {
 
 /** `dtq sum A B` / `dtq sumsq A B`. */
 export const rangeCommand = (op: "sum" | "sumsq") => async (argv: string[]): Promise<number> => {
-  const args = parseArgs(op, argv, { tasks: "string", name: "string", wait: "boolean", json: "boolean", ...POLICY_FLAGS })
+  const args = parseArgs(op, argv, { tasks: "string", name: "string", "job-id": "string", wait: "boolean", json: "boolean", ...POLICY_FLAGS })
   if (args.positional.length !== 2) {
     throw new UsageError(`dtq ${op} needs two integers, the first and last of the range (dtq ${op} 1 1000000)`)
   }
@@ -67,19 +67,20 @@ export const numberField = (args: Parsed, flag: string, field: string): Record<s
 
 export const submitRequest = (args: Parsed, request: Record<string, unknown>): Promise<number> => {
   resolveSpec(request) // a bad spec is refused here, before any connection: exit 2 even with no server
+  const chosen = stringFlag(args, "job-id")
   return withClient(args, async (client) => {
     const asJson = boolFlag(args, "json")
     if (!boolFlag(args, "wait")) {
-      const { jobId, spec } = await client.submitJob(request)
-      if (asJson) json({ jobId, state: "submitted", tasks: spec.tasks })
-      else out(`submitted ${jobId} (${spec.kind} over ${spec.tasks} task${spec.tasks === 1 ? "" : "s"})`)
+      const { jobId, spec, existing } = chosen === undefined ? await client.submitJob(request) : await client.submitJob(request, chosen, { claim: true })
+      if (asJson) json({ jobId, state: "submitted", tasks: spec.tasks, ...(existing === true ? { existing: true } : {}) })
+      else out(`${existing === true ? `${jobId} was already submitted with this very spec` : `submitted ${jobId}`} (${spec.kind} over ${spec.tasks} task${spec.tasks === 1 ? "" : "s"})`)
       return 0
     }
     const bar = !asJson && process.stderr.isTTY === true
     const started = Date.now()
     const outcome = await client.run(request, (p) => {
       if (bar) process.stderr.write(`\r${progressBar(p.done, p.tasks)} ${p.coordinator ? p.state : "waiting for a coordinator"} ${duration(Date.now() - started)}   `)
-    })
+    }, chosen === undefined ? {} : { jobId: chosen })
     if (bar) process.stderr.write("\r\x1b[K")
     printOutcome(outcome, asJson)
     return outcome.state === "completed" ? 0 : 1

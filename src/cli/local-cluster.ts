@@ -18,6 +18,8 @@ export type LocalClusterOptions = {
   /** Standby coordinators besides the leader. Default 0. */
   readonly standbys?: number
   readonly workerArgs?: ReadonlyArray<string>
+  /** Arguments for worker i alone (after workerArgs): per-worker load injection in experiments. */
+  readonly workerArgsOf?: (index: number) => ReadonlyArray<string>
   readonly coordinatorArgs?: ReadonlyArray<string>
   /** Each line a child prints, with its name. Default: discarded. */
   readonly output?: (name: string, line: string) => void
@@ -117,7 +119,7 @@ export class LocalCluster {
       started.push(...standbys)
       const workers = await Promise.all(
         Array.from({ length: options.workers }, (_, i) =>
-          spawnRole(`w${i + 1}`, ["worker", "--nats", url, "--id", `w${i + 1}`, "--slots", String(options.slots), ...(options.workerArgs ?? [])], /joined with/, options.output)
+          spawnRole(`w${i + 1}`, ["worker", "--nats", url, "--id", `w${i + 1}`, "--slots", String(options.slots), ...(options.workerArgs ?? []), ...(options.workerArgsOf?.(i) ?? [])], /joined with/, options.output)
         )
       )
       started.push(...workers)

@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs"
 import type { NatsConnection } from "@nats-io/transport-node"
 import { BadSpec } from "../domain/errors.ts"
 import { resolveSpec, taskNameProblem } from "../domain/job-spec.ts"
+import { priorityWord } from "../domain/train-spec.ts"
 import { taskCheckSubject } from "../nats/subjects.ts"
 import { taskRequest, type Client, type SubmitOptions } from "../producer/client.ts"
 import { InvalidInput, JobCancelled, TaskFailed, TaskTimeout } from "../producer/errors.ts"
@@ -36,7 +37,8 @@ export const submitCommand = async (argv: string[]): Promise<number> => {
     "max-attempts": "string",
     "backoff-ms": "string",
     "timeout-ms": "string",
-    name: "string"
+    name: "string",
+    "job-id": "string"
   })
   const [task, ...extra] = args.positional
   if (task === undefined || extra.length > 0) throw new UsageError(`dtq submit needs one task name: ${SUBMIT_USAGE}`)
@@ -67,10 +69,16 @@ export const submitCommand = async (argv: string[]): Promise<number> => {
   return withClient(args, async (client) => {
     if (module === undefined) defaults = await checkWithWorker(client.nc, task, inputs)
     const asJson = boolFlag(args, "json")
-    const jobId = client.newJobId()
+    const chosen = stringFlag(args, "job-id")
+    const jobId = chosen ?? client.newJobId()
     const watch = boolFlag(args, "wait") ? watchJob(client, jobId) : undefined
     const started = Date.now()
-    await client.submitTasks(task, inputs, { ...defaults, ...options, jobId })
+    try {
+      await client.submitTasks(task, inputs, { ...defaults, ...options, jobId }, chosen !== undefined)
+    } catch (error) {
+      watch?.stop()
+      throw error
+    }
     if (watch === undefined) {
       if (asJson) out(JSON.stringify({ jobId, state: "submitted", tasks: inputs.length }))
       else out(`submitted ${jobId} (task ${task} x ${inputs.length})`)
@@ -157,7 +165,8 @@ const submitOptions = (args: Parsed): SubmitOptions => {
     ...num("backoff-ms", "backoffMs"),
     ...num("timeout-ms", "timeoutMs"),
     ...num("delay-ms", "delayMs"),
-    ...(priority === undefined ? {} : { priority: /^[+-]?\d+$/.test(priority) ? Number(priority) : (priority as "low") }),
+    // An integer, or low | normal | high, or the Python runner's LOW | MEDIUM | HIGH (any case).
+    ...(priority === undefined ? {} : { priority: priorityWord(priority) as number | "low" }),
     ...(at === undefined ? {} : { runAt: at }),
     ...(stringFlag(args, "name") === undefined ? {} : { name: stringFlag(args, "name") as string })
   }

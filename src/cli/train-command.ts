@@ -1,8 +1,9 @@
 // `dtq train k=v ...` and `dtq resume JOB k=v ...`: submit a training job; with --wait, follow its epochs
 // and, when it ends, write its outputs (weights CSV/PNG, logs/*.csv) from the log's training projection.
-import { trainRequestFromPairs } from "../domain/train-spec.ts"
+import { trainRequestFromPairs, writtenKey } from "../domain/train-spec.ts"
+import { BadSpec } from "../domain/errors.ts"
 import { decodeEvent } from "../domain/event-codec.ts"
-import type { Client } from "../producer/client.ts"
+import type { Client, Submitted } from "../producer/client.ts"
 import { duration } from "../producer/format.ts"
 import { eventTypeSubject } from "../nats/subjects.ts"
 import { writeTrainingFiles } from "../reports/training-files.ts"
@@ -25,26 +26,49 @@ export const pairsOf = (words: ReadonlyArray<string>, command: string): Record<s
   return pairs
 }
 
+/** `jobId=NAME` among the pairs: the job's user-chosen id (not a training option); the rest are options. */
+export const chosenJobId = (pairs: Record<string, string>): { jobId?: string; pairs: Record<string, string> } => {
+  const { jobId, ...rest } = pairs
+  return jobId === undefined ? { pairs: rest } : { jobId, pairs: rest }
+}
+
+/** A BadSpec names the key as it was typed (`dataRef`, not `data`). */
+export const asWritten = <T>(pairs: Record<string, string>, f: () => Promise<T>): Promise<T> =>
+  f().catch((error: unknown) => {
+    if (error instanceof BadSpec && error.field !== "") throw new BadSpec({ field: writtenKey(pairs, error.field), message: error.message })
+    throw error
+  })
+
 export const trainCommand = async (argv: string[]): Promise<number> => {
   const args = parseArgs("train", argv, FLAGS)
-  const request = trainRequestFromPairs(pairsOf(args.positional, "train"))
-  return withClient(args, async (client) => finishSubmission(args, client, await client.train(request)))
+  const written = pairsOf(args.positional, "train")
+  const { jobId, pairs } = chosenJobId(written)
+  const request = trainRequestFromPairs(pairs)
+  return withClient(args, (client) => asWritten(written, async () => finishSubmission(args, client, await client.train(request, jobId === undefined ? {} : { jobId }))))
 }
 
 export const resumeCommand = async (argv: string[]): Promise<number> => {
   const args = parseArgs("resume", argv, FLAGS)
-  const [from, ...rest] = args.positional
-  if (from === undefined) throw new UsageError("dtq resume needs the job to start from: dtq resume JOB [k=v ...]")
-  const { kind: _kind, ...overrides } = trainRequestFromPairs(pairsOf(rest, "resume"))
-  return withClient(args, async (client) => finishSubmission(args, client, await client.resume(from, overrides)))
+  const [named, ...rest] = args.positional
+  if (named === undefined) throw new UsageError("dtq resume needs the job to start from: dtq resume JOB|LAST [jobId=NEW] [k=v ...]")
+  const written = pairsOf(rest, "resume")
+  const { jobId, pairs } = chosenJobId(written)
+  const { kind: _kind, ...overrides } = trainRequestFromPairs(pairs)
+  return withClient(args, (client) => asWritten(written, async () => {
+    const from = named.toUpperCase() === "LAST" ? await client.lastTrainingJob() : named
+    return finishSubmission(args, client, await client.resume(from, overrides, jobId === undefined ? {} : { jobId }))
+  }))
 }
 
-const finishSubmission = async (args: Parsed, client: Client, submitted: { jobId: string }): Promise<number> => {
+const finishSubmission = async (args: Parsed, client: Client, submitted: Submitted): Promise<number> => {
   const asJson = boolFlag(args, "json")
-  const { jobId } = submitted
+  const { jobId, spec, existing } = submitted
+  if (spec.kind === "train" && spec.samplesRequested !== undefined && !asJson) {
+    process.stderr.write(`${jobId}: samples=${spec.samplesRequested} asks for more rows than ${spec.data.source} has; training on all ${spec.samples}\n`)
+  }
   if (!boolFlag(args, "wait")) {
-    if (asJson) out(JSON.stringify({ jobId, state: "submitted" }))
-    else out(`submitted ${jobId} (training); follow it with dtq job ${jobId} --wait`)
+    if (asJson) out(JSON.stringify({ jobId, state: "submitted", ...(existing === true ? { existing: true } : {}) }))
+    else out(existing === true ? `${jobId} was already submitted with this very spec; follow it with dtq job ${jobId} --wait` : `submitted ${jobId} (training); follow it with dtq job ${jobId} --wait`)
     return 0
   }
   return followTraining(client, jobId, { json: asJson, outDir: stringFlag(args, "out") ?? "." })

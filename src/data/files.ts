@@ -5,12 +5,14 @@ import { isAbsolute, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { DataError } from "./errors.ts"
 import type { CsvFile } from "./csv.ts"
+import { SHIPPED_DATA_DIR, shippedFallback } from "./shipped.ts"
 
 /**
  * Reads the files a data reference names, in order. A reference is a comma-separated list of entries,
  * each a path relative to `cwd`, `file:relative/path` or `file:///absolute/path`, whose last segment may
- * hold `*` and `?` wildcards (matches in natural order: train2 before train10). Each file's `source` is
- * its path as written, so errors name what the user typed.
+ * hold `*` and `?` wildcards (matches in natural order: train2 before train10). A relative path that does
+ * not exist is looked up in dtq's shipped data folder (as the Java predecessor fell back to its data
+ * folders; src/data/shipped.ts). Each file's `source` is its path as written, so errors name what the user typed.
  */
 export const readDataFiles = async (ref: string, cwd: string = process.cwd()): Promise<Array<CsvFile>> => {
   const entries = ref.split(",").map((entry) => entry.trim())
@@ -122,7 +124,9 @@ const readOne = async (path: LocalPath): Promise<Uint8Array> => {
     if (error instanceof DataError) throw error
     const code = errorCode(error)
     if (code === "ENOENT" || code === "ENOTDIR") {
-      const where = isAbsolute(path.written) ? "" : ` (looked for ${path.absolute})`
+      const shipped = isAbsolute(path.written) ? undefined : shippedFallback(path.written)
+      if (shipped !== undefined) return shipped.read()
+      const where = isAbsolute(path.written) ? "" : ` (looked for ${path.absolute} and in dtq's shipped data folder ${SHIPPED_DATA_DIR})`
       throw new DataError(path.written, `does not exist${where}`)
     }
     throw new DataError(path.written, `cannot be read: ${describeFsError(error)}`)

@@ -5,11 +5,15 @@ import { DataError } from "./errors.ts"
 /**
  * none: as is; max: every feature divided by the largest absolute value in the whole training set (pixels
  * 0..255 become 0..1, their relative scale kept); minmax: each feature to [0, 1]; zscore: each feature to
- * mean 0, standard deviation 1.
+ * mean 0, standard deviation 1; a number (the Java predecessor's `normalize=255`): every feature divided
+ * by it, whatever the data (1 is none).
  */
-export type Normalization = "none" | "max" | "minmax" | "zscore"
+export type Normalization = "none" | "max" | "minmax" | "zscore" | number
 
 export const NORMALIZATIONS: ReadonlyArray<Normalization> = ["none", "max", "minmax", "zscore"]
+
+/** Whether the normalizer depends on the training rows (a named one other than none); a divisor does not. */
+export const fittedOnRows = (how: Normalization): boolean => typeof how === "string" && how !== "none"
 
 /** x' = (x - offset[f]) * scale[f] for each feature f. A constant feature has scale 0: it becomes 0, never NaN. */
 export type Normalizer = {
@@ -23,6 +27,7 @@ export const fitNormalizer = (train: Dataset, how: Normalization): Normalizer =>
   const { rows, features, x } = train
   const offset = new Float32Array(features)
   const scale = new Float32Array(features).fill(1)
+  if (typeof how === "number") return { how, offset, scale: scale.fill(1 / how) }
   if (how === "none" || rows === 0) return { how, offset, scale }
   if (how === "max") {
     let largest = 0

@@ -15,3 +15,7 @@ export const newEventId = (): string => globalThis.crypto.randomUUID()
 export const newJobId = (): string => `j-${randomToken(10)}`
 
 export const newProcessId = (prefix: string): string => `${prefix}-${randomToken(6)}`
+
+/** Why a user-chosen job id cannot be used (it travels in subjects), or undefined when it can. */
+export const jobIdProblem = (jobId: string): string | undefined =>
+  /^[A-Za-z0-9_-]{1,64}$/.test(jobId) ? undefined : `${JSON.stringify(jobId)} is not a job id: use 1-64 letters, digits, '_' or '-' (e.g. jobId=MNIST_BASE)`

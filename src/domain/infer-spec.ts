@@ -5,7 +5,7 @@
 import { Schema } from "./schema.ts"
 import { BadSpec } from "./errors.ts"
 import { describeIssue } from "./schema-issue.ts"
-import { DataRef, ResolvedTrainFields } from "./train-spec.ts"
+import { DataRef, Normalize, ResolvedTrainFields, priorityWord } from "./train-spec.ts"
 
 const int = (min: number, max: number) => Schema.Int.check(Schema.isBetween({ minimum: min, maximum: max }))
 const Count = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
@@ -26,9 +26,19 @@ export const InferRequest = Schema.Struct({
   data: Schema.optionalKey(Schema.String),
   batchSize: Schema.optionalKey(int(1, MAX_BATCH_SIZE)),
   share: Schema.optionalKey(Share),
-  /** Where the data's label column is (`first`, `last`), or `none` (every column a feature, no accuracy). Default: first. */
+  /**
+   * Where the data's label column is (`first`, `last`), or `none` (every column a feature, no accuracy).
+   * Default: the model's own (the csvLabel it was trained with), else first. `labels` is the older spelling.
+   */
+  csvLabel: Schema.optionalKey(Schema.Literals(["first", "last", "none"])),
   labels: Schema.optionalKey(Schema.Literals(["first", "last", "none"])),
+  /** Whether the first row is a header. Default: the model's own, else detected. */
   hasHeader: Schema.optionalKey(Schema.Boolean),
+  /**
+   * Accepted so that a training line's data options can be reused; rows are always scaled as the model's
+   * training scaled them, so it must name the model's own normalization.
+   */
+  normalize: Schema.optionalKey(Schema.Union([Normalize, Schema.Boolean])),
   name: Schema.optionalKey(Schema.String),
   priority: Schema.optionalKey(Schema.Union([int(-100, 100), Schema.Literals(["low", "normal", "high"])])),
   maxAttempts: Schema.optionalKey(int(1, 100))
@@ -113,13 +123,18 @@ export const decodeInferRequest = (input: unknown): InferRequest => {
 }
 
 const NUMBER_KEYS = new Set(["batchSize", "share", "maxAttempts"])
+/** Training's spellings of the same things (one vocabulary across train, resume and infer). */
+const INFER_ALIASES: Record<string, string> = { dataRef: "data", batch: "batchSize", batch_size: "batchSize" }
 
 /** `k=v` pairs (the CLI and the prompt) as a request: numbers where numbers belong; validation names the key. */
 export const inferRequestFromPairs = (pairs: Record<string, string>): InferRequest => {
   const request: Record<string, unknown> = { kind: "infer" }
-  for (const [key, text] of Object.entries(pairs)) {
+  for (const [rawKey, text] of Object.entries(pairs)) {
+    const key = INFER_ALIASES[rawKey] ?? rawKey
     if (key === "kind") continue
-    if (NUMBER_KEYS.has(key) || (key === "priority" && /^[+-]?\d+$/.test(text))) {
+    if (key === "priority") request[key] = priorityWord(text)
+    else if (key === "normalize") request[key] = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(text.trim()) ? Number(text) : text === "true" ? true : text === "false" ? false : text
+    else if (NUMBER_KEYS.has(key)) {
       const value = Number(text)
       if (text.trim() === "" || !Number.isFinite(value)) throw new BadSpec({ field: key, message: `${JSON.stringify(text)} is not a number` })
       request[key] = value

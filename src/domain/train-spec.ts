@@ -10,6 +10,13 @@ export type ModelKind = (typeof MODEL_KINDS)[number]
 export const TRAINING_MODES = ["sync", "async", "avg"] as const
 export type TrainingMode = (typeof TRAINING_MODES)[number]
 export const NORMALIZATIONS = ["none", "max", "minmax", "zscore"] as const
+/** The Java predecessor's job type: the only `type=` a training line may name. */
+export const TRAIN_JOB_TYPE = "TrainGdBatchJob"
+/** `normalize=<number>` (the predecessor's form): every feature divided by it. */
+const Divisor = Schema.Number.check(Schema.isFinite(), Schema.isGreaterThan(0), Schema.isLessThanOrEqualTo(1e12))
+/** How features are scaled: a named normalizer fitted on the training rows, or a fixed divisor. */
+export const Normalize = Schema.Union([Schema.Literals(NORMALIZATIONS), Divisor])
+export type Normalize = typeof Normalize.Type
 
 /** Parameters travel as one message (the server's default max payload is 1 MB): Float32, 4 bytes each. */
 export const MAX_PARAMETERS = 250_000
@@ -57,12 +64,17 @@ export const TrainRequest = Schema.Struct({
   /** Early stopping: epochs without improvement of the monitored loss by minDelta (0: off). */
   patience: Schema.optionalKey(int(0, 100_000)),
   minDelta: Schema.optionalKey(nonNegative(1e9)),
-  normalize: Schema.optionalKey(Schema.Union([Schema.Literals(NORMALIZATIONS), Schema.Boolean])),
+  /** none | max | minmax | zscore, a number (divide every feature by it; 1 is none), or true (minmax) / false (none). */
+  normalize: Schema.optionalKey(Schema.Union([Schema.Literals(NORMALIZATIONS), Divisor, Schema.Boolean])),
   hasHeader: Schema.optionalKey(Schema.Boolean),
   csvLabel: Schema.optionalKey(Schema.Literals(["first", "last"])),
   name: Schema.optionalKey(Schema.String.check(Schema.isMaxLength(200))),
   priority: Schema.optionalKey(Schema.Union([int(-100, 100), Schema.Literals(["low", "normal", "high"])])),
-  maxAttempts: Schema.optionalKey(int(1, 100))
+  maxAttempts: Schema.optionalKey(int(1, 100)),
+  /** Where the tasks go: least-loaded (default), random or round-robin. */
+  placement: Schema.optionalKey(Schema.Literals(["least-loaded", "random", "round-robin"])),
+  /** The Java predecessor's job type; only TrainGdBatchJob is a training job. */
+  type: Schema.optionalKey(Schema.Literal(TRAIN_JOB_TYPE))
 })
 export type TrainRequest = typeof TrainRequest.Type
 
@@ -70,7 +82,11 @@ export type TrainRequest = typeof TrainRequest.Type
 const NUMERIC_KEYS = new Set(["samples", "features", "classes", "hidden", "epochs", "batchSize", "lr", "lrDecay", "seed", "workers", "backup", "staleness", "localEpochs", "patience", "minDelta", "maxAttempts"])
 const BOOLEAN_KEYS = new Set(["hasHeader"])
 /** Alternative spellings accepted in `k=v` form (the predecessors' names). */
-const ALIASES: Record<string, string> = { dataRef: "data", testRef: "test", batch: "batchSize", batch_size: "batchSize", learningRate: "lr", shares: "workers" }
+const ALIASES: Record<string, string> = { dataRef: "data", testRef: "test", batch: "batchSize", batch_size: "batchSize", learningRate: "lr", shares: "workers", labels: "csvLabel" }
+
+/** The key a user wrote for a request key (`data` was `dataRef` in the predecessor's lines): errors name what was typed. */
+export const writtenKey = (pairs: Record<string, string>, key: string): string =>
+  Object.keys(pairs).find((k) => (ALIASES[k] ?? k) === key) ?? key
 
 export const TRAIN_KEYS: ReadonlyArray<string> = Object.keys(TrainRequest.fields).filter((k) => k !== "kind")
 
@@ -85,8 +101,13 @@ export const trainRequestFromPairs = (pairs: Record<string, string>): Record<str
   const out: Record<string, unknown> = { kind: "train" }
   for (const [rawKey, text] of Object.entries(pairs)) {
     const key = ALIASES[rawKey] ?? rawKey
-    if (!TRAIN_KEYS.includes(key)) fail(rawKey, `unknown training option (known: ${TRAIN_KEYS.join(", ")})`)
-    if (NUMERIC_KEYS.has(key)) {
+    if (!TRAIN_KEYS.includes(key)) fail(rawKey, `unknown training option (known: ${TRAIN_KEYS.join(", ")}, jobId)`)
+    if (key === "type" && text !== TRAIN_JOB_TYPE) fail("type", `${JSON.stringify(text)} is not a training job type: train accepts type=${TRAIN_JOB_TYPE} (or no type)`)
+    if (key === "normalize" && /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(text.trim())) {
+      out[key] = Number(text)
+    } else if (key === "priority") {
+      out[key] = priorityWord(text)
+    } else if (NUMERIC_KEYS.has(key)) {
       const value = Number(text)
       if (text.trim() === "" || !Number.isFinite(value)) fail(key, `${JSON.stringify(text)} is not a number`)
       out[key] = value
@@ -98,10 +119,22 @@ export const trainRequestFromPairs = (pairs: Record<string, string>): Record<str
   return out
 }
 
+/**
+ * A priority as text: an integer, or a word of dtq (low, normal, high) or of the Python runner
+ * (LOW, MEDIUM, HIGH), in any case; anything else stays text for the Schema to refuse by name.
+ */
+export const priorityWord = (text: string): number | string => {
+  if (/^[+-]?\d+$/.test(text.trim())) return Number(text)
+  const word = text.trim().toLowerCase()
+  return word === "medium" ? "normal" : word
+}
+
 /** Validates a request (object form); throws BadSpec naming the key. */
 export const decodeTrainRequest = (input: unknown): TrainRequest => {
   if (typeof input === "object" && input !== null) {
     for (const key of Object.keys(input)) if (key !== "kind" && !TRAIN_KEYS.includes(key)) fail(key, `unknown training option (known: ${TRAIN_KEYS.join(", ")})`)
+    const type = (input as Record<string, unknown>).type
+    if (type !== undefined && type !== TRAIN_JOB_TYPE) fail("type", `${JSON.stringify(type)} is not a training job type: train accepts type=${TRAIN_JOB_TYPE} (or no type)`)
   }
   const decoded = decodeRequest(input)
   if (decoded._tag === "Failure") {
@@ -134,7 +167,7 @@ export type Target = typeof Target.Type
 /** What a model learns, from `task=` and the model kind (classes of a multiclass task come from the data). */
 export const parseTarget = (task: string, model: ModelKind): { kind: "regression" } | { kind: "binary"; positive: number } | { kind: "multiclass" } => {
   const binary = /^binary_is_(.+)$/.exec(task)
-  const expected: Record<ModelKind, string> = { linreg: "regression", logreg: "binary_is_<label>", softmax: "multiclass", mlp: "multiclass" }
+  const expected: Record<ModelKind, string> = { linreg: "regression (or demo)", logreg: "binary_is_<label>", softmax: "multiclass", mlp: "multiclass" }
   if (binary !== null) {
     if (model !== "logreg") fail("task", `${task} is for model=logreg; model=${model} learns ${expected[model]}`)
     const word = binary[1] as string
@@ -143,7 +176,8 @@ export const parseTarget = (task: string, model: ModelKind): { kind: "regression
     return { kind: "binary", positive }
   }
   if (task === "multiclass" && (model === "softmax" || model === "mlp")) return { kind: "multiclass" }
-  if (task === "regression" && model === "linreg") return { kind: "regression" }
+  // `demo`: the predecessor's linreg baseline, a regression on the raw labels.
+  if ((task === "regression" || task === "demo") && model === "linreg") return { kind: "regression" }
   return fail("task", `${JSON.stringify(task)} does not fit model=${model}, which learns ${expected[model]}`)
 }
 
@@ -204,11 +238,16 @@ export const ResolvedTrainFields = {
   data: DataRef,
   test: Schema.optionalKey(DataRef),
   samples: int(1, 100_000_000),
+  /** `samples=` asked for more rows than the data has: what was asked (the job trains on all `samples` rows). */
+  samplesRequested: Schema.optionalKey(int(1, 100_000_000)),
+  /** The data options the rows were read with: an inference job over other files defaults to them. */
+  csvLabel: Schema.optionalKey(Schema.Literals(["first", "last"])),
+  hasHeader: Schema.optionalKey(Schema.Boolean),
   features: int(1, 1_000_000),
   outputs: int(1, 10_000),
   hidden: Count,
   parameters: int(1, MAX_PARAMETERS),
-  normalize: Schema.Literals(NORMALIZATIONS),
+  normalize: Normalize,
   epochs: int(1, 100_000),
   batchSize: int(1, 1_000_000),
   lr: Schema.Number,

@@ -3,7 +3,8 @@
 // no coordinator answers.
 import { NoRespondersError, type NatsConnection } from "@nats-io/transport-node"
 import type { DtqEvent } from "../domain/events.ts"
-import { newEventId, newJobId, newProcessId } from "../domain/ids.ts"
+import { jobIdProblem, newEventId, newJobId, newProcessId } from "../domain/ids.ts"
+import { decodeEvent } from "../domain/event-codec.ts"
 import { resolveSpec, type ResolvedSpec } from "../domain/job-spec.ts"
 import { decodeOutput, encodeInput } from "../tasks/codec.ts"
 import type { AnyTaskDefinition, InputOf, OutputOf, TaskDefaults } from "../tasks/define.ts"
@@ -13,8 +14,8 @@ import { foldMessage } from "../projections/fold-message.ts"
 import { emptyState, isFinished, type ClusterState, type JobPhase } from "../projections/state.ts"
 import { jobBlocker, jobView, jobsView, workersView, type JobView, type WorkerView } from "../projections/views.ts"
 import { connectCluster } from "../nats/connection.ts"
-import { EventLog } from "../nats/event-log.ts"
-import { CHAT_SUBJECT, controlSubject } from "../nats/subjects.ts"
+import { AppendRefused, EventLog } from "../nats/event-log.ts"
+import { CHAT_SUBJECT, EVENTS_STREAM, controlSubject, eventTypeSubject } from "../nats/subjects.ts"
 import { DatasetStore } from "../nats/dataset-store.ts"
 import { ModelStore } from "../nats/model-store.ts"
 import { TensorStore } from "../nats/tensor-store.ts"
@@ -24,6 +25,25 @@ import { trainingReport, type TrainingReport } from "../reports/training-report.
 import { prepareInference } from "./infer-jobs.ts"
 import { MAX_BATCH_SIZE } from "../domain/infer-spec.ts"
 import { PredictionStore } from "../nats/prediction-store.ts"
+
+/** A submission: the job's id and resolved spec; `existing` when the id was already this very job. */
+export type Submitted = { readonly jobId: string; readonly spec: ResolvedSpec; readonly existing?: boolean }
+
+/** A spec as text with sorted keys, without the submission-time `runAt` (a resubmission's delay counts anew). */
+const canonicalSpec = (spec: ResolvedSpec): string =>
+  JSON.stringify(spec, (key, value: unknown) =>
+    key === "runAt" ? undefined
+    : typeof value === "object" && value !== null && !Array.isArray(value) ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+    : value)
+
+const sameOrTaken = (jobId: string, spec: ResolvedSpec, taken: { spec: ResolvedSpec; ts: number; writer: string }): Submitted => {
+  if (canonicalSpec(taken.spec) === canonicalSpec(spec)) return { jobId, spec: taken.spec, existing: true }
+  const what = taken.spec.kind === "train" || taken.spec.kind === "infer" || taken.spec.kind === "sum" || taken.spec.kind === "sumsq" || taken.spec.kind === "task" ? `a ${taken.spec.kind} job` : "a job"
+  throw new BadSpec({
+    field: "jobId",
+    message: `${jobId} is taken: ${what} with another spec was submitted under it at ${new Date(taken.ts).toISOString()} by ${taken.writer}; choose another jobId (the same spec again returns that job)`
+  })
+}
 
 export type JobOutcome = {
   readonly jobId: string
@@ -127,11 +147,49 @@ export class Client {
     return { id: newEventId(), v: 1 as const, ts: Date.now(), writer: { role: "producer" as const, id: this.id } }
   }
 
-  /** Validates a job spec (throws BadSpec naming the field) and writes JobSubmitted. */
-  async submitJob(request: unknown, jobId: string = newJobId()): Promise<{ jobId: string; spec: ResolvedSpec }> {
+  /**
+   * Validates a job spec (throws BadSpec naming the field) and writes JobSubmitted. With `claim`, `jobId`
+   * is the user's (the predecessor's `jobId=`, BullMQ's custom job id): see #submitClaimed.
+   */
+  async submitJob(request: unknown, jobId: string = newJobId(), options: { claim?: boolean } = {}): Promise<Submitted> {
     const spec = resolveSpec(request)
+    if (options.claim === true) return this.#submitClaimed(jobId, spec)
     await this.log.append({ type: "JobSubmitted", ...this.#envelope(), jobId, spec })
     return { jobId, spec }
+  }
+
+  /**
+   * A user-chosen job id is unique and doubles as an idempotency key. The log decides, so a replay agrees:
+   * JobSubmitted is appended only if its subject (dtq.ev.JobSubmitted.<jobId>) holds nothing yet (a
+   * compare-and-set JetStream does atomically, so of two producers racing for an id exactly one is stored,
+   * and the fold, which keeps a job's first JobSubmitted, folds that one). When the id is taken, the same
+   * spec again returns the existing job (`existing: true`, nothing written); a different one is refused.
+   */
+  async #submitClaimed(jobId: string, spec: ResolvedSpec): Promise<Submitted> {
+    const problem = jobIdProblem(jobId)
+    if (problem !== undefined) throw new BadSpec({ field: "jobId", message: problem })
+    const taken = await this.#storedSubmission(jobId)
+    if (taken !== undefined) return sameOrTaken(jobId, spec, taken)
+    try {
+      await this.log.append({ type: "JobSubmitted", ...this.#envelope(), jobId, spec }, { expectLastSubjectSeq: 0 })
+    } catch (error) {
+      const now = error instanceof AppendRefused && /wrong last/i.test(error.message) ? await this.#storedSubmission(jobId) : undefined
+      if (now !== undefined) return sameOrTaken(jobId, spec, now)
+      throw error
+    }
+    return { jobId, spec }
+  }
+
+  /** The JobSubmitted stored for a job id, if any (read by subject, as a worker reads an inference spec). */
+  async #storedSubmission(jobId: string): Promise<{ spec: ResolvedSpec; ts: number; writer: string } | undefined> {
+    const msg = await this.log.jsm.streams.getMessage(EVENTS_STREAM, { last_by_subj: eventTypeSubject("JobSubmitted", jobId) }).catch((error: Error) => {
+      if (/no message found|not found/i.test(error.message)) return null
+      throw error
+    })
+    if (msg === null) return undefined
+    const decoded = decodeEvent(msg.data)
+    if (!decoded.ok || decoded.event.type !== "JobSubmitted") return { spec: { kind: "unreadable" } as unknown as ResolvedSpec, ts: 0, writer: "?" }
+    return { spec: decoded.event.spec, ts: decoded.event.ts, writer: decoded.event.writer.id }
   }
 
   /**
@@ -144,7 +202,7 @@ export class Client {
     const jobId = options.jobId ?? newJobId()
     const watch = watchJob(this, jobId) // before the job exists: its end cannot be missed
     try {
-      await this.submitTasks(task.name, wire, { ...withDefaults(task.defaults, options), jobId })
+      await this.submitTasks(task.name, wire, { ...withDefaults(task.defaults, options), jobId }, options.jobId !== undefined)
     } catch (error) {
       watch.stop()
       throw error
@@ -165,9 +223,12 @@ export class Client {
     return new JobHandle(this, jobId, wire.length, (value) => decodeWith(task, value) as OutputOf<D>)
   }
 
-  /** Submits tasks by name with inputs already in their wire (JSON) form: what `dtq submit` does. */
-  async submitTasks(name: string, inputs: ReadonlyArray<unknown>, options: SubmitOptions = {}): Promise<{ jobId: string; spec: ResolvedSpec }> {
-    return this.submitJob(taskRequest(name, inputs, options), options.jobId ?? newJobId())
+  /**
+   * Submits tasks by name with inputs already in their wire (JSON) form: what `dtq submit` does. A given
+   * `jobId` is claimed (unique; the same submission again returns the existing job).
+   */
+  async submitTasks(name: string, inputs: ReadonlyArray<unknown>, options: SubmitOptions = {}, claim = options.jobId !== undefined): Promise<Submitted> {
+    return this.submitJob(taskRequest(name, inputs, options), options.jobId ?? newJobId(), { claim })
   }
 
   /** A fresh job id (to watch a job before submitting it). */
@@ -189,12 +250,17 @@ export class Client {
     await this.log.append({ type: "JobCancelRequested", ...this.#envelope(), jobId, reason })
   }
 
-  /** Submits and follows the job to its end. */
-  async run(request: unknown, onProgress?: (p: Progress) => void): Promise<JobOutcome> {
-    const spec = resolveSpec(request)
-    const jobId = newJobId()
+  /** Submits and follows the job to its end; a given `jobId` is claimed as submitJob does. */
+  async run(request: unknown, onProgress?: (p: Progress) => void, options: { jobId?: string } = {}): Promise<JobOutcome> {
+    const jobId = options.jobId ?? newJobId()
     const ended = watchJob(this, jobId) // subscribed before the job exists: its end cannot be missed
-    await this.log.append({ type: "JobSubmitted", ...this.#envelope(), jobId, spec })
+    let spec: ResolvedSpec
+    try {
+      spec = (await this.submitJob(request, jobId, { claim: options.jobId !== undefined })).spec
+    } catch (error) {
+      ended.stop()
+      throw error
+    }
     return this.#follow(jobId, spec.tasks, ended, onProgress)
   }
 
@@ -268,10 +334,15 @@ export class Client {
    * replay of the log. A slow coordinator is not a reason to replay: its error is thrown.
    */
   async askOrReplay<T>(verb: string, body: unknown, fromState: (state: ClusterState) => T): Promise<Answer<T>> {
-    try {
-      return { value: await this.ask<T>(verb, body), replayed: false }
-    } catch (error) {
-      if (!isNoResponders(error)) throw error
+    // A coordinator busy with training on a small machine can miss one 2 s deadline: asked again (up to
+    // 5 times, 10 s in all) before the timeout is the caller's error.
+    for (let tries = 1; ; tries++) {
+      try {
+        return { value: await this.ask<T>(verb, body), replayed: false }
+      } catch (error) {
+        if (isNoResponders(error)) break
+        if (tries >= 5 || !isTimeout(error)) throw error
+      }
     }
     return { value: fromState((await this.replay()).state), replayed: true }
   }
@@ -325,14 +396,22 @@ export class Client {
    * files are read and parsed here (relative to `cwd`) and uploaded once by digest; a bad file or key
    * throws BadSpec naming it before anything enters the log.
    */
-  async train(request: Record<string, unknown>, options: { jobId?: string; cwd?: string } = {}): Promise<{ jobId: string; spec: ResolvedSpec }> {
+  async train(request: Record<string, unknown>, options: { jobId?: string; cwd?: string } = {}): Promise<Submitted> {
     const jobId = options.jobId ?? newJobId()
     const spec = await prepareTraining({ kind: "train", ...request }, await this.trainingStores(), jobId, options)
-    return this.submitJob(spec, jobId)
+    return this.submitJob(spec, jobId, { claim: options.jobId !== undefined })
+  }
+
+  /** `resume LAST`: the newest completed training job of the cluster (by submission time). */
+  async lastTrainingJob(): Promise<string> {
+    const { jobs } = (await this.jobs()).value
+    const done = jobs.filter((j) => j.kind === "train" && j.state === "completed").sort((a, b) => b.submittedAt - a.submittedAt)
+    if (done[0] === undefined) throw new BadSpec({ field: "job", message: "LAST: the cluster has no completed training job to resume from; give a job id" })
+    return done[0].jobId
   }
 
   /** A warm start: a new training job from a finished one's weights and settings, with `overrides`. */
-  async resume(fromJobId: string, overrides: Record<string, unknown>, options: { jobId?: string; cwd?: string } = {}): Promise<{ jobId: string; spec: ResolvedSpec }> {
+  async resume(fromJobId: string, overrides: Record<string, unknown>, options: { jobId?: string; cwd?: string } = {}): Promise<Submitted> {
     const view = (await this.jobDetail(fromJobId)).value.job
     if (view === undefined) throw new BadSpec({ field: "job", message: `unknown job ${fromJobId}` })
     const spec = view.spec
@@ -359,20 +438,22 @@ export class Client {
       localEpochs: spec.localEpochs,
       patience: spec.patience,
       minDelta: spec.minDelta,
-      normalize: spec.normalize
+      normalize: spec.normalize,
+      ...(spec.csvLabel === undefined ? {} : { csvLabel: spec.csvLabel }),
+      ...(spec.hasHeader === undefined ? {} : { hasHeader: spec.hasHeader })
     }
     const jobId = options.jobId ?? newJobId()
     const request = { kind: "train", ...base, ...overrides }
     const warmStart = { jobId: fromJobId, model, request }
     const resolved = await prepareTraining(request, await this.trainingStores(), jobId, { ...options, warmStart })
-    return this.submitJob(resolved, jobId)
+    return this.submitJob(resolved, jobId, { claim: options.jobId !== undefined })
   }
 
   /**
    * Submits a batch inference job: `request` is `{ model: JOB, data, batchSize, share, ... }` (infer-spec.ts).
    * The model job must be a completed training job; local data files are read and uploaded here.
    */
-  async infer(request: Record<string, unknown>, options: { jobId?: string; cwd?: string } = {}): Promise<{ jobId: string; spec: ResolvedSpec }> {
+  async infer(request: Record<string, unknown>, options: { jobId?: string; cwd?: string; claim?: boolean } = {}): Promise<Submitted> {
     const modelJob = typeof request.model === "string" ? request.model : undefined
     if (modelJob === undefined) throw new BadSpec({ field: "model", message: "is missing: the finished training job whose model predicts (model=JOB)" })
     const view = (await this.jobDetail(modelJob)).value.job
@@ -385,7 +466,7 @@ export class Client {
       (await this.trainingStores()).datasets,
       options
     )
-    return this.submitJob(spec, jobId)
+    return this.submitJob(spec, jobId, { claim: options.claim ?? options.jobId !== undefined })
   }
 
   /** Asks a running inference job to cut its batches not yet leased to `batchSize` rows (set-batch-size). */
@@ -458,6 +539,9 @@ const decodeWith = (task: AnyTaskDefinition, wire: unknown): unknown => {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+
+/** The request got no answer in time (a slow coordinator, as opposed to none). */
+const isTimeout = (error: unknown): boolean => error instanceof Error && (/timeout/i.test(error.message) || /timeout/i.test(String((error as { code?: unknown }).code ?? "")))
 
 /** No process listens on the subject: no coordinator is running (as opposed to a slow one). */
 export const isNoResponders = (error: unknown): boolean =>

@@ -22,10 +22,11 @@ export const readRows = async (
   try {
     if (isLocalRef(ref, cwd)) return parseCsvFiles(await readDataFiles(ref, cwd), csv)
     const bytes = await datasets.raw(ref).catch(() => null)
-    if (bytes === null) throw new BadSpec({ field, message: `${JSON.stringify(ref)} is neither a file nor an object in the dtq-datasets bucket` })
+    if (bytes === null) throw new BadSpec({ field, message: `DATAREF: ${JSON.stringify(ref)} is neither a file nor an object in the dtq-datasets bucket` })
     return isEncoded(bytes) ? decodeDataset(bytes, ref) : parseCsv(bytes, { source: ref, ...csv })
   } catch (error) {
-    if (error instanceof DataError) throw new BadSpec({ field, message: error.message })
+    // A reference that names nothing readable is the predecessor's DATAREF failure; a bad cell is not.
+    if (error instanceof DataError) throw new BadSpec({ field, message: error.line === undefined && /does not exist|cannot be read|matches no file|not a regular file|directory/.test(error.detail) ? `DATAREF: ${error.message}` : error.message })
     throw error
   }
 }

@@ -35,12 +35,13 @@ export const prepareInference = async (
   const request = decodeInferRequest(input)
   const trained = trainedSpec(model)
   const stored = model.model as NonNullable<ModelJob["model"]>
-  const labeled = request.labels !== "none"
+  const csv = dataOptions(request, trained, model.jobId)
+  const labeled = csv.label !== "none"
   const data = request.data === undefined
     ? (trained.test ?? trained.data)
-    : await loadRows(request, trained, datasets, options.cwd ?? process.cwd())
+    : await loadRows(request.data, csv, trained, datasets, options.cwd ?? process.cwd())
   if (data.features !== trained.features) {
-    const hint = request.labels === "none" ? " (labels=none: every column is a feature)" : ""
+    const hint = csv.label === "none" ? ` (${request.labels === undefined ? "csvLabel" : "labels"}=none: every column is a feature)` : ""
     fail("data", `${data.source} has ${data.features} feature columns${hint}; the model of ${model.jobId} takes ${trained.features}`)
   }
   const batchSize = request.batchSize ?? DEFAULT_BATCH_SIZE
@@ -75,14 +76,35 @@ const trainedSpec = (model: ModelJob): TrainingSpec => {
   return fields as TrainingSpec
 }
 
+type DataOptions = { readonly label: "first" | "last" | "none"; readonly hasHeader?: boolean }
+
+/**
+ * The data options of an inference job: those given (`csvLabel`, or its older spelling `labels`;
+ * `hasHeader`), else the model's own, so that the files a model was trained on read the same way here.
+ * `normalize` may be given (a training line's keys can be reused) but must be the model's: rows are
+ * always scaled as its training scaled them.
+ */
+const dataOptions = (request: InferRequest, trained: TrainingSpec, modelJob: string): DataOptions => {
+  if (request.csvLabel !== undefined && request.labels !== undefined && request.csvLabel !== request.labels) {
+    fail("labels", `is ${request.labels} but csvLabel is ${request.csvLabel}: they are two spellings of one key; give one`)
+  }
+  if (request.normalize !== undefined) {
+    const asked = request.normalize === true ? "minmax" : request.normalize === false || request.normalize === 1 ? "none" : request.normalize
+    if (asked !== trained.normalize) {
+      fail("normalize", `is ${String(request.normalize)}, but the model of ${modelJob} was trained with normalize=${trained.normalize}; inference scales rows as the model's training did (leave normalize out, or give ${trained.normalize})`)
+    }
+  }
+  const label = request.csvLabel ?? request.labels ?? trained.csvLabel ?? "first"
+  const hasHeader = request.hasHeader ?? trained.hasHeader
+  return { label, ...(hasHeader === undefined ? {} : { hasHeader }) }
+}
+
 /** Reads and checks the rows a request names, and uploads them once by digest. */
-const loadRows = async (request: InferRequest, trained: TrainingSpec, datasets: Pick<DatasetStore, "put" | "raw">, cwd: string): Promise<DataRef> => {
-  const ref = request.data as string
-  const csv = { label: request.labels ?? "first", ...(request.hasHeader === undefined ? {} : { hasHeader: request.hasHeader }) } as const
+const loadRows = async (ref: string, csv: DataOptions, trained: TrainingSpec, datasets: Pick<DatasetStore, "put" | "raw">, cwd: string): Promise<DataRef> => {
   const rows = await readRows("data", ref, datasets, csv, cwd)
   if (rows.rows === 0) fail("data", `${ref} has no rows`)
   // Only when the width fits: otherwise the width error (in prepareInference) says more.
-  if (rows.features === trained.features && request.labels !== "none") checkLabels(rows, trained, ref)
+  if (rows.features === trained.features && csv.label !== "none") checkLabels(rows, trained, ref)
   return datasets.put(rows, ref)
 }
 
@@ -91,6 +113,6 @@ const checkLabels = (rows: Dataset, trained: TrainingSpec, source: string): void
   if (trained.target.kind !== "multiclass") return
   const found = classCount(rows)
   if (found === 0 || found > trained.outputs) {
-    fail("labels", `${source} has labels that are not classes 0..${trained.outputs - 1} of the model; give the label column (labels=first|last) or labels=none`)
+    fail("labels", `${source} has labels that are not classes 0..${trained.outputs - 1} of the model; give the label column (csvLabel=first|last) or csvLabel=none`)
   }
 }

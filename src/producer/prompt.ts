@@ -8,7 +8,8 @@ import type { InfoReply } from "../coordinator/control.ts"
 import type { Client } from "./client.ts"
 import { duration, jobDetail, jobsTable, workersTable } from "./format.ts"
 import { parsePromptLine, type PromptLine } from "./pipe-syntax.ts"
-import { trainRequestFromPairs } from "../domain/train-spec.ts"
+import { trainRequestFromPairs, writtenKey } from "../domain/train-spec.ts"
+import { isFinished } from "../projections/state.ts"
 import { followTraining } from "../cli/train-command.ts"
 import { inferRequestFromPairs } from "../domain/infer-spec.ts"
 import { plotFormat, plotSummary, runPlot } from "../cli/plot-command.ts"
@@ -16,12 +17,15 @@ import { plotFormat, plotSummary, runPlot } from "../cli/plot-command.ts"
 export const PROMPT_HELP = `commands (parts separated by | or spaces):
   sum A|B[|tasks=N]        exact sum of A..B; the result is printed when the job ends
   sumsq A|B[|tasks=N]      exact sum of squares
-  train k=v|k=v|...        training, e.g. train model=logreg|task=binary_is_zero|samples=2000|epochs=1 (docs/training.md)
-  resume JOB|k=v|...       a new training job from JOB's weights, its settings with overrides
+  train k=v|k=v|...        training, e.g. train model=logreg|task=binary_is_zero|samples=2000|epochs=1 (docs/training.md);
+                           jobId=NAME names the job (unique; the same line again returns that job)
+  resume JOB|k=v|...       a new training job from JOB's weights, its settings with overrides; JOB may be LAST
+                           (this prompt's last training job, else the newest completed); waits for JOB to end
   infer model=JOB|k=v|...  batch inference, e.g. infer model=j-abc|batchSize=200|share=2 (also: add-job)
   set-batch-size ID|N      a running inference job's batches from now on
   get-job-stats ID         rate, latency percentiles, workers (also: job ID)
-  get-job-assigned-workers ID   the workers serving a job     stop-job ID   cancel it (start-job: jobs start when added)
+  get-job-assigned-workers ID   the workers serving a job (also: get-job-assigned-VMs)
+  stop-job ID              cancel it         start-job ID   jobs start when added: says where it is
   plot [job=ID|out=DIR|format=svg|png|both]   charts and CSVs replayed from the log (as dtq plot)
   jobs                     all jobs          job ID      one job
   workers [verbose]        the workers       list        the task kinds the live workers run
@@ -29,7 +33,7 @@ export const PROMPT_HELP = `commands (parts separated by | or spaces):
   cancel ID                cancel a job      chat TEXT   a message to every producer and worker
   help                     this text         exit        leave (running jobs go on)`
 
-const RANGE_OPTIONS = new Set(["tasks", "maxAttempts", "backoffMs", "backoffMaxMs", "leaseMs", "stallMs", "maxTaskMs", "name"])
+const RANGE_OPTIONS = new Set(["tasks", "maxAttempts", "backoffMs", "backoffMaxMs", "leaseMs", "stallMs", "maxTaskMs", "name", "jobId"])
 
 export type PromptIO = { readonly print: (line: string) => void }
 
@@ -37,6 +41,10 @@ export class Prompt {
   readonly #client: Client
   readonly #io: PromptIO
   readonly #watching = new Set<Promise<void>>()
+  /** User-chosen ids this prompt's submissions were refused under, and why (so `resume ID` can say). */
+  readonly #refused = new Map<string, string>()
+  /** The last training job this prompt submitted (`resume LAST`). */
+  #lastTraining: string | undefined
 
   constructor(client: Client, io: PromptIO) {
     this.#client = client
@@ -60,7 +68,16 @@ export class Prompt {
     try {
       return await this.#dispatch(line)
     } catch (error) {
-      this.#io.print(error instanceof BadSpec ? `bad job spec: ${error.toString()}` : `error: ${(error as Error).message}`)
+      if (!(error instanceof BadSpec)) {
+        this.#io.print(`error: ${(error as Error).message}`)
+        return true
+      }
+      // Name the key as it was typed (dataRef, not data), and remember a user-chosen id that was refused.
+      const field = error.field === "" ? "" : writtenKey(line.options, error.field)
+      const text = field === "" ? error.message : `${field}: ${error.message}`
+      const jobId = line.options.jobId
+      if (jobId !== undefined && error.field !== "jobId") this.#refused.set(jobId, text)
+      this.#io.print(`bad job spec: ${text}`)
       return true
     }
   }
@@ -125,11 +142,23 @@ export class Prompt {
         return true
       case "train":
       case "resume": {
-        // The predecessor's syntax: train model=logreg|task=binary_is_zero|samples=2000|...
-        const { kind: _kind, ...request } = trainRequestFromPairs(line.options)
-        if (line.command === "resume" && line.positional[0] === undefined) return p("usage: resume JOB|k=v|..."), true
-        const { jobId } = line.command === "train" ? await this.#client.train(request) : await this.#client.resume(line.positional[0] as string, request)
-        p(`submitted ${jobId} (training); each epoch is printed as it is recorded`)
+        // The predecessor's syntax: train type=TrainGdBatchJob|jobId=NAME|model=logreg|task=binary_is_zero|...
+        const { jobId: chosen, ...pairs } = line.options
+        const { kind: _kind, ...request } = trainRequestFromPairs(pairs)
+        const options = chosen === undefined ? {} : { jobId: chosen }
+        let submitted
+        if (line.command === "train") submitted = await this.#client.train(request, options)
+        else {
+          const from = await this.#resumeSource(line.positional[0])
+          if (from === undefined) return true
+          submitted = await this.#client.resume(from, request, options)
+        }
+        const { jobId, spec, existing } = submitted
+        this.#lastTraining = jobId
+        if (spec.kind === "train" && spec.samplesRequested !== undefined) {
+          p(`${jobId}: samples=${spec.samplesRequested} asks for more rows than ${spec.data.source} has; training on all ${spec.samples}`)
+        }
+        p(existing === true ? `${jobId} was already submitted with this very spec: following it` : `submitted ${jobId} (training); each epoch is printed as it is recorded`)
         const watch = followTraining(this.#client, jobId, { json: false, outDir: ".", print: (text) => p(text) }).then(
           () => undefined,
           (error: Error) => p(`${jobId}: ${error.message}`)
@@ -140,11 +169,13 @@ export class Prompt {
       }
       case "infer":
       case "add-job": {
-        const { kind: _kind, ...request } = inferRequestFromPairs(line.options)
-        const jobId = newJobId()
-        const following = this.#client.follow(jobId, 0)
-        const { spec } = await this.#client.infer(request, { jobId })
-        p(`submitted ${jobId}: inference in ${spec.tasks} batch(es); the result is printed when it ends`)
+        const { jobId: chosen, ...pairs } = line.options
+        const { kind: _kind, ...request } = inferRequestFromPairs(pairs)
+        const jobId = chosen ?? newJobId()
+        const { spec, existing } = await this.#client.infer(request, { jobId, claim: chosen !== undefined })
+        // Followed once stored: wait() reads the job's state, so an end before it subscribes is not missed.
+        const following = this.#client.wait(jobId)
+        p(existing === true ? `${jobId} was already submitted with this very spec: following it` : `submitted ${jobId}: inference in ${spec.tasks} batch(es); the result is printed when it ends`)
         this.#watch(following.then((o) => p(o.state === "completed" ? `${jobId} completed in ${duration(o.durationMs)}: ${o.result}` : `${jobId} ${o.state}: ${o.reason ?? ""}`)), jobId)
         return true
       }
@@ -176,7 +207,8 @@ export class Prompt {
         p(view === undefined ? `unknown job ${jobId}` : jobDetail(view))
         return true
       }
-      case "get-job-assigned-workers": {
+      case "get-job-assigned-workers":
+      case "get-job-assigned-vms": {
         const jobId = line.positional[0]
         if (jobId === undefined) return p("usage: get-job-assigned-workers ID"), true
         const { workers } = (await this.#client.workers()).value
@@ -196,6 +228,25 @@ export class Prompt {
     }
   }
 
+  /**
+   * The job `resume` starts from: a job id, or LAST (this prompt's last training job). A job still running
+   * is waited for (saying so), since its weights are what the new job starts from.
+   */
+  async #resumeSource(named: string | undefined): Promise<string | undefined> {
+    const p = this.#io.print
+    if (named === undefined) return p("usage: resume JOB|jobId=NEW|k=v|...  (JOB may be LAST)"), undefined
+    // LAST: this prompt's last training job, else the cluster's newest completed one.
+    const from = named.toUpperCase() === "LAST" ? (this.#lastTraining ?? (await this.#client.lastTrainingJob())) : named
+    const refused = this.#refused.get(from)
+    if (refused !== undefined) throw new BadSpec({ field: "job", message: `${from} was refused at submission (${refused}), so it has no weights to resume from` })
+    const view = await this.#client.job(from)
+    if (view !== undefined && !isFinished(view.state)) {
+      p(`waiting for ${from} (${view.state}) to finish before resuming from its weights`)
+      await this.#client.wait(from)
+    }
+    return from
+  }
+
   #watch(done: Promise<void>, jobId: string): void {
     const watch = done.catch((error: Error) => this.#io.print(`${jobId}: ${error.message}`))
     this.#watching.add(watch)
@@ -207,12 +258,16 @@ export class Prompt {
     const request: Record<string, unknown> = { kind: line.command, from: line.positional[0], to: line.positional[1] }
     for (const [key, value] of Object.entries(line.options)) {
       if (!RANGE_OPTIONS.has(key)) throw new BadSpec({ field: key, message: `unknown option (one of: ${[...RANGE_OPTIONS].join(", ")})` })
-      request[key] = key === "name" ? value : Number(value)
+      if (key !== "jobId") request[key] = key === "name" ? value : Number(value)
     }
-    const jobId = newJobId()
-    const following = this.#client.follow(jobId, 0) // subscribed before the job exists: its end cannot be missed
-    const { spec } = await this.#client.submitJob(request, jobId)
-    if (spec.kind === "sum" || spec.kind === "sumsq") this.#io.print(`submitted ${jobId}: ${spec.kind} of ${spec.from}..${spec.to} in ${spec.tasks} task(s)`)
+    const chosen = line.options.jobId
+    const jobId = chosen ?? newJobId()
+    const { spec, existing } = await this.#client.submitJob(request, jobId, { claim: chosen !== undefined })
+    // Followed once stored (a refused submission leaves nothing running): wait() reads the job's state
+    // as well as its events, so an end before it subscribes is not missed.
+    const following = this.#client.wait(jobId)
+    if (existing === true) this.#io.print(`${jobId} was already submitted with this very spec: following it`)
+    else if (spec.kind === "sum" || spec.kind === "sumsq") this.#io.print(`submitted ${jobId}: ${spec.kind} of ${spec.from}..${spec.to} in ${spec.tasks} task(s)`)
     const watch = following.then(
       (o) => this.#io.print(o.state === "completed" ? `${jobId} completed in ${duration(o.durationMs)}: ${o.result}` : `${jobId} ${o.state}: ${o.reason ?? ""}`),
       (error: Error) => this.#io.print(`${jobId}: ${error.message}`)

@@ -3,6 +3,7 @@
 // it once by digest, fix the model's shape and every default, and publish initial weights when given.
 import { fileURLToPath } from "node:url"
 import { readFile } from "node:fs/promises"
+import { SHIPPED_MNIST_TEST, SHIPPED_MNIST_TRAIN } from "../data/shipped.ts"
 import type { Dataset } from "../data/dataset.ts"
 import { classCount } from "../data/dataset.ts"
 import { BadSpec } from "../domain/errors.ts"
@@ -25,8 +26,8 @@ import type { TensorStore } from "../nats/tensor-store.ts"
 import { parseWeightsCsv } from "../reports/training-files.ts"
 
 /** The shipped MNIST subset (data/mnist/README.md): the default data set. */
-export const DEFAULT_TRAIN_DATA = fileURLToPath(new URL("../../data/mnist/train.csv.gz", import.meta.url))
-export const DEFAULT_TEST_DATA = fileURLToPath(new URL("../../data/mnist/test.csv.gz", import.meta.url))
+export const DEFAULT_TRAIN_DATA = SHIPPED_MNIST_TRAIN
+export const DEFAULT_TEST_DATA = SHIPPED_MNIST_TEST
 
 export type TrainingStores = { readonly datasets: DatasetStore; readonly tensors: TensorStore; readonly models: ModelStore }
 
@@ -53,10 +54,14 @@ export const prepareTraining = async (input: unknown, stores: TrainingStores, jo
   const testRef = request.test ?? (shipped ? DEFAULT_TEST_DATA : undefined)
   const test = testRef === undefined ? undefined : await loadData("test", testRef, stores.datasets, csv, cwd)
   const features = train.data.features
-  if (request.features !== undefined && request.features !== features) fail("features", `is ${request.features}, but ${train.source} has ${features} feature columns`)
+  if (request.features !== undefined && request.features !== features) {
+    fail("features", `is ${request.features}, but ${train.source} has ${features} feature columns (a features mismatch: give features=${features} or leave it out)`)
+  }
   if (test !== undefined && test.data.features !== features) fail("test", `${test.source} has ${test.data.features} feature columns; ${train.source} has ${features}`)
-  const samples = request.samples ?? train.data.rows
-  if (samples > train.data.rows) fail("samples", `is ${samples}, but ${train.source} has ${train.data.rows} rows`)
+  // More samples than rows (the predecessor's demo asks 60,000 of MNIST): all rows are used, and the
+  // spec records what was asked, so the job says so.
+  const samples = Math.min(request.samples ?? train.data.rows, train.data.rows)
+  const samplesRequested = request.samples !== undefined && request.samples > train.data.rows ? request.samples : undefined
   let outputs = 1
   if (target.kind === "multiclass") {
     const found = Math.max(classCount(train.data), test === undefined ? 0 : classCount(test.data))
@@ -73,7 +78,9 @@ export const prepareTraining = async (input: unknown, stores: TrainingStores, jo
   }
   const init = options.warmStart !== undefined ? "weights" : (request.init ?? (model === "mlp" ? "random" : "zeros"))
   const initTensor = await initialWeights(request, stores, jobId, parameters, cwd, options.warmStart)
-  const normalize = request.normalize === true ? "minmax" : request.normalize === false ? "none" : (request.normalize ?? "max")
+  const asked = request.normalize === true ? "minmax" : request.normalize === false ? "none" : (request.normalize ?? "max")
+  // normalize=1 divides by one: no scaling, stored as none so that a replay and inference need nothing.
+  const normalize = asked === 1 ? "none" : asked
   return {
     kind: "train",
     model,
@@ -82,6 +89,9 @@ export const prepareTraining = async (input: unknown, stores: TrainingStores, jo
     data: train.ref,
     ...(test === undefined ? {} : { test: test.ref }),
     samples,
+    ...(samplesRequested === undefined ? {} : { samplesRequested }),
+    csvLabel: csv.label,
+    ...(csv.hasHeader === undefined ? {} : { hasHeader: csv.hasHeader }),
     features,
     outputs,
     hidden,
@@ -104,7 +114,8 @@ export const prepareTraining = async (input: unknown, stores: TrainingStores, jo
     tasks: request.workers ?? DEFAULT_TRAINING.workers,
     ...(request.name === undefined ? {} : { name: request.name }),
     ...(request.priority === undefined ? {} : { priority: typeof request.priority === "string" ? { low: -1, normal: 0, high: 1 }[request.priority] : request.priority }),
-    maxAttempts: request.maxAttempts ?? DEFAULT_TRAINING.maxAttempts
+    maxAttempts: request.maxAttempts ?? DEFAULT_TRAINING.maxAttempts,
+    ...(request.placement === undefined ? {} : { placement: request.placement })
   }
 }
 

@@ -32,6 +32,13 @@ export type TrainingServices = {
   readonly datasets: DatasetStore
   /** Appends a GradientReported fact (the worker's envelope is added by the caller). */
   readonly report: (gradient: GradientFields) => Promise<void>
+  /**
+   * Before each avg round after a share's first (the first is the task's own start): the worker's load
+   * injection (--delay-rate, --reject-rate), as the course project's nodes delayed or refused a round's task.
+   * A refusal fails the share's attempt (retryable): the share is placed again and goes on from the
+   * current round on whichever worker the job's placement picks.
+   */
+  readonly beforeRound?: (signal: AbortSignal) => Promise<void>
 }
 
 export type GradientFields = {
@@ -233,7 +240,9 @@ class ShareRun {
     const spec = this.#spec
     const shard = shardRows(spec.samples, spec.seed, this.#share, spec.tasks)
     await this.#follow.newerThan(-1, this.#signal)
+    let rounds = 0
     while (!this.#follow.done && this.#follow.version < spec.epochs) {
+      if (rounds++ > 0) await this.#services.beforeRound?.(this.#signal)
       const { version, values } = await this.#follow.weights()
       const round = version + 1
       const started = performance.now()

@@ -119,7 +119,8 @@ export class Worker {
         nc,
         tensors: await TensorStore.open(nc),
         datasets,
-        report: (gradient) => worker.#write({ type: "GradientReported", ...worker.#envelope(), workerId: id, ...gradient })
+        report: (gradient) => worker.#write({ type: "GradientReported", ...worker.#envelope(), workerId: id, ...gradient }),
+        beforeRound: (signal) => beforeTask(worker.#faults, signal)
       }))
       worker.#handlers.set("infer", inferenceHandler({ log, datasets, models: await ModelStore.open(nc) }))
       await worker.#join()

@@ -17,7 +17,7 @@ export type TestCluster = {
   readonly standby: (args?: string[]) => Promise<Child>
   readonly worker: (id: string, args?: string[]) => Promise<Child>
   readonly client: () => Promise<Client>
-  readonly cli: (args: string[], options?: { input?: string; timeoutMs?: number }) => Promise<CliResult>
+  readonly cli: (args: string[], options?: RunOptions) => Promise<CliResult>
   /** Names of the clients connected to the server now (from its monitoring endpoint). */
   readonly connections: () => Promise<string[]>
   /** Restarts the server on the same port and store (the same JetStream data). */
@@ -26,6 +26,8 @@ export type TestCluster = {
 }
 
 export type CliResult = { readonly code: number | null; readonly stdout: string; readonly stderr: string }
+/** stdin, a kill-after bound, and the directory to run in (default: this process's). */
+export type RunOptions = { readonly input?: string; readonly timeoutMs?: number; readonly cwd?: string }
 
 const VERBOSE = process.env.DTQ_TEST_VERBOSE !== undefined
 
@@ -84,12 +86,12 @@ export const startTestCluster = async (): Promise<TestCluster> => {
 }
 
 /** Runs `dtq ARGS` to its end (killed after `timeoutMs`). */
-export const runCli = (args: string[], options: { input?: string; timeoutMs?: number } = {}): Promise<CliResult> => runNode([CLI_PATH, ...args], options)
+export const runCli = (args: string[], options: RunOptions = {}): Promise<CliResult> => runNode([CLI_PATH, ...args], options)
 
 /** Runs `node ARGS` (this Node) to its end (killed after `timeoutMs`, default 60 s). */
-export const runNode = (args: string[], options: { input?: string; timeoutMs?: number } = {}): Promise<CliResult> =>
+export const runNode = (args: string[], options: RunOptions = {}): Promise<CliResult> =>
   new Promise((resolve) => {
-    const child = spawn(process.execPath, args, { stdio: ["pipe", "pipe", "pipe"] })
+    const child = spawn(process.execPath, args, { stdio: ["pipe", "pipe", "pipe"], ...(options.cwd === undefined ? {} : { cwd: options.cwd }) })
     let stdout = ""
     let stderr = ""
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()))

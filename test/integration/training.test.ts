@@ -55,7 +55,7 @@ describe("distributed training", () => {
     await refused({ model: "softmax", lr: -1 }, "lr", /greater than 0/)
     await refused({ model: "logreg", task: "binary_is_seventeen" }, "task", /not a label/)
     await refused({ model: "softmax", data: "no/such/file.csv" }, "data", /no\/such\/file\.csv/)
-    await refused({ model: "softmax", samples: 9000 }, "samples", /is 9000, but data\/mnist\/train\.csv\.gz has 8000 rows/)
+    await refused({ model: "softmax", features: 10 }, "features", /is 10, but data\/mnist\/train\.csv\.gz has 784 feature columns/)
     await refused({ model: "softmax", workers: 2, backup: 2 }, "backup", /less than workers/)
     expect((await client.replay()).state.jobs.size).toBe(before)
   })

@@ -5,6 +5,8 @@ import { pathToFileURL } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { DataError } from "../../src/data/errors.ts"
 import { isLocalRef, naturalCompare, readDataFiles } from "../../src/data/files.ts"
+import { SHIPPED_DATA_DIR } from "../../src/data/shipped.ts"
+import { parseCsvFiles } from "../../src/data/csv.ts"
 
 // root/
 //   work/                  the cwd of every read
@@ -94,11 +96,11 @@ describe("readDataFiles", () => {
 
   it("a missing file names the path as written and where it was looked for", async () => {
     const error = await dataErrorOf(() => readDataFiles("a.csv,missing.csv", work))
-    expect(error.message).toBe(`missing.csv does not exist (looked for ${join(work, "missing.csv")})`)
+    expect(error.message).toBe(`missing.csv does not exist (looked for ${join(work, "missing.csv")} and in dtq's shipped data folder ${SHIPPED_DATA_DIR})`)
     expect(error.source).toBe("missing.csv")
     const absolute = join(work, "gone.csv")
     expect((await dataErrorOf(() => readDataFiles(`file://${absolute}`, work))).message).toBe(`${absolute} does not exist`)
-    expect((await dataErrorOf(() => readDataFiles("a.csv/x.csv", work))).message).toBe(`a.csv/x.csv does not exist (looked for ${join(work, "a.csv", "x.csv")})`)
+    expect((await dataErrorOf(() => readDataFiles("a.csv/x.csv", work))).message).toBe(`a.csv/x.csv does not exist (looked for ${join(work, "a.csv", "x.csv")} and in dtq's shipped data folder ${SHIPPED_DATA_DIR})`)
   })
 
   it("a directory where a file is expected", async () => {
@@ -151,5 +153,35 @@ describe("isLocalRef", () => {
     const remote = ["mnist-train", "letters_v2", "x.csv", "mnist-train,mnist-test"]
     for (const ref of local) expect(isLocalRef(ref, work), ref).toBe(true)
     for (const ref of remote) expect(isLocalRef(ref, work), ref).toBe(false)
+  })
+})
+
+describe("the shipped data folder (the predecessor's data references)", () => {
+  let elsewhere: string
+  beforeAll(() => {
+    elsewhere = mkdtempSync(join(tmpdir(), "dtq-shipped-"))
+  })
+  afterAll(() => rmSync(elsewhere, { recursive: true, force: true }))
+
+  it("answers the predecessor's names with the MNIST subset in Kaggle's layout (a label,pixel0.. header), from any directory", async () => {
+    const train = parseCsvFiles(await readDataFiles("file:./data/train.csv", elsewhere), { label: "first", hasHeader: true })
+    const test = parseCsvFiles(await readDataFiles("file:./data/mnist_test.csv", elsewhere), { label: "first", hasHeader: true })
+    const own = parseCsvFiles(await readDataFiles("data/mnist/train.csv.gz", elsewhere), { label: "first" })
+    expect([train.rows, train.features, test.rows, test.features]).toEqual([8000, 784, 2000, 784])
+    // The same rows as the shipped file read under its own name: the header is the only difference.
+    expect(train.x).toEqual(own.x)
+    expect(train.y).toEqual(own.y)
+    const [file] = await readDataFiles("file:./data/train.csv", elsewhere)
+    expect(new TextDecoder().decode(file!.bytes.subarray(0, 26))).toBe("label,pixel0,pixel1,pixel2")
+    expect(file!.source).toBe("./data/train.csv")
+  })
+
+  it("prefers a file that exists in the current directory, and names both places when neither has it", async () => {
+    mkdirSync(join(elsewhere, "data"), { recursive: true })
+    writeFileSync(join(elsewhere, "data", "train.csv"), "1,2,3\n0,4,5\n")
+    const local = parseCsvFiles(await readDataFiles("./data/train.csv", elsewhere), { label: "first" })
+    expect([local.rows, local.features]).toEqual([2, 2])
+    const error = await dataErrorOf(() => readDataFiles("file:./data/does_not_exist.csv", elsewhere))
+    expect(error.message).toBe(`./data/does_not_exist.csv does not exist (looked for ${join(elsewhere, "data", "does_not_exist.csv")} and in dtq's shipped data folder ${SHIPPED_DATA_DIR})`)
   })
 })
