@@ -20,6 +20,8 @@ export type TestCluster = {
   readonly cli: (args: string[], options?: { input?: string; timeoutMs?: number }) => Promise<CliResult>
   /** Names of the clients connected to the server now (from its monitoring endpoint). */
   readonly connections: () => Promise<string[]>
+  /** The subjects each connected client subscribes to now, by client name (the server's view). */
+  readonly subscriptions: () => Promise<Array<{ name: string; subjects: string[] }>>
   /** Restarts the server on the same port and store (the same JetStream data). */
   readonly restartServer: () => Promise<void>
   readonly cleanup: () => Promise<void>
@@ -68,6 +70,11 @@ export const startTestCluster = async (): Promise<TestCluster> => {
       const response = await fetch(`${server.monitorUrl}/connz?limit=1024`)
       const body = (await response.json()) as { connections?: Array<{ name?: string }> }
       return (body.connections ?? []).map((c) => c.name ?? "")
+    },
+    subscriptions: async () => {
+      const response = await fetch(`${server.monitorUrl}/connz?limit=1024&subs=1`)
+      const body = (await response.json()) as { connections?: Array<{ name?: string; subscriptions_list?: string[] }> }
+      return (body.connections ?? []).map((c) => ({ name: c.name ?? "", subjects: c.subscriptions_list ?? [] }))
     },
     restartServer: async () => {
       await server.stop()
