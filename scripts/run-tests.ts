@@ -11,7 +11,7 @@ const bin = (name: string) => join(root, "node_modules", ".bin", name)
 
 const typecheck = spawnSync(bin("tsc"), ["--noEmit", "-p", "."], { stdio: "inherit" })
 if (typecheck.status !== 0) {
-  process.stdout.write("typecheck failed\n0 passed, 1 failed\n")
+  process.stdout.write("\nFailed:\n  the typecheck (tsc --noEmit -p .): see its errors above\n\n0 passed, 1 failed, 0 skipped\n")
   process.exit(1)
 }
 
@@ -33,7 +33,8 @@ type Report = {
 const MESSAGE_LINES = 12
 const strip = (text: string): string => text.replace(/\u001b\[[0-9;]*m/g, "")
 const excerpt = (message: string): string => {
-  const lines = strip(message).split("\n").filter((l) => l.trim() !== "")
+  // The message and the stack frames in dtq's own code (vitest's and Node's frames say nothing here).
+  const lines = strip(message).split("\n").filter((l) => l.trim() !== "" && !(/^\s+at /.test(l) && (/node_modules|node:internal|<anonymous>/.test(l))))
   const shown = lines.slice(0, MESSAGE_LINES).map((l) => `      ${l}`)
   if (lines.length > MESSAGE_LINES) shown.push(`      ... (${lines.length - MESSAGE_LINES} more lines)`)
   return shown.join("\n")
@@ -49,10 +50,11 @@ const failures = (report: Report): string => {
       out.push(`  FAIL ${name} > ${test.fullName ?? test.title ?? "(unnamed test)"}`)
       for (const message of test.failureMessages ?? []) out.push(excerpt(message))
     }
-    // A file that failed outside its tests (an import, a beforeAll or afterAll hook): its own message.
-    if (file.status === "failed" && (file.message ?? "").trim() !== "") {
-      out.push(`  FAIL ${name} (the file itself)`)
-      out.push(excerpt(file.message as string))
+    // A file that failed outside its tests (an import, a beforeAll or afterAll hook): its message when the
+    // report has one (vitest's JSON report leaves a hook's error out: it is in the output above).
+    if (file.status === "failed" && failed.length === 0) {
+      out.push(`  FAIL ${name} (the file itself, or a beforeAll/afterAll hook)`)
+      out.push((file.message ?? "").trim() === "" ? "      (no message in the report: see this file in vitest's output above)" : excerpt(file.message as string))
     }
   }
   return out.join("\n")
@@ -61,7 +63,8 @@ const failures = (report: Report): string => {
 const dir = mkdtempSync(join(tmpdir(), "dtq-vitest-"))
 const reportPath = join(dir, "report.json")
 const started = Date.now()
-const run = spawnSync(bin("vitest"), ["run", "--reporter=default", "--reporter=json", `--outputFile.json=${reportPath}`, ...process.argv.slice(2)], {
+// vitest runs on this script's Node (24 under npm), whatever `node` its shebang would find first on PATH.
+const run = spawnSync(process.execPath, [bin("vitest"), "run", "--reporter=default", "--reporter=json", `--outputFile.json=${reportPath}`, ...process.argv.slice(2)], {
   stdio: "inherit"
 })
 const seconds = Math.round((Date.now() - started) / 1000)
@@ -72,11 +75,11 @@ let why = ""
 try {
   const report = JSON.parse(readFileSync(reportPath, "utf8")) as Report
   passed = report.numPassedTests
-  failed = report.numFailedTests
+  // A file that failed outside its tests (its tests then count as skipped) counts as one failure.
+  const brokenFiles = (report.testResults ?? []).filter((f) => f.status === "failed" && !(f.assertionResults ?? []).some((a) => a.status === "failed")).length
+  failed = report.numFailedTests + brokenFiles
   skipped = report.numPendingTests + report.numTodoTests
   why = failures(report)
-  // A file that failed outside its tests counts as a failure even when none of its tests ran.
-  if (failed === 0 && (report.testResults ?? []).some((f) => f.status === "failed")) failed = 1
 } catch {
   why = `  vitest wrote no report (${reportPath}); it exited with ${run.status ?? run.signal}: see its output above`
   failed = Math.max(1, failed) // no report: the run itself broke
