@@ -109,13 +109,30 @@ export const runNode = (args: string[], options: { input?: string; timeoutMs?: n
     child.stdin.end(options.input ?? "")
   })
 
-/** Polls `check` every `everyMs` until it returns a value, or fails after `timeoutMs`. */
+/** A request that got no answer in time (a coordinator slow on a loaded machine): worth asking again. */
+const isRequestTimeout = (error: unknown): boolean => error instanceof Error && (error.name === "TimeoutError" || error.message === "timeout")
+
+/**
+ * Polls `check` every `everyMs` until it returns a value, or fails after `timeoutMs`. A check whose
+ * request timed out is no answer yet (the next poll asks again); any other error fails at once.
+ */
 export const waitFor = async <T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000, everyMs = 50): Promise<T> => {
   const deadline = Date.now() + timeoutMs
+  let timeouts = 0
   for (;;) {
-    const value = await check()
+    let value: T | undefined
+    try {
+      value = await check()
+    } catch (error) {
+      if (!isRequestTimeout(error)) throw error
+      timeouts++
+    }
     if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${timeouts > 0 ? ` (${timeouts} requests timed out)` : ""}`)
     await new Promise((r) => setTimeout(r, everyMs))
   }
 }
+
+/** `f`'s answer, asked again while its request times out (bounded by `timeoutMs`). */
+export const patiently = <T>(what: string, f: () => Promise<T>, timeoutMs = 60_000): Promise<T> =>
+  waitFor(what, async () => ({ value: await f() }), timeoutMs, 200).then((r) => r.value)

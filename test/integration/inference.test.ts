@@ -111,8 +111,9 @@ describe("batch inference with fair sharing", () => {
 
   /**
    * The coordinator's decisions, not the measured rates (those depend on the machine; fair-share.test.ts
-   * checks convergence under a simulated clock): the split as both jobs start follows their shares; every later split weighs both
-   * jobs' measured rates and is one its own recorded rates predict to narrow the gap between them.
+   * checks convergence under a simulated clock): the split as both jobs start follows their shares;
+   * every later split weighs both jobs' measured rates and is one its own recorded rates predict to
+   * narrow the gap between them.
    */
   const checkSplits = (r: Awaited<ReturnType<typeof splitsOfTwo>>, shares: [number, number]) => {
     const trace = describeSplits(r.splits)

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { DtqEvent } from "../../src/domain/events.ts"
 import type { Client } from "../../src/producer/client.ts"
 import type { Child } from "../../src/cli/local-cluster.ts"
-import { startTestCluster, waitFor, type TestCluster } from "../helpers/cluster.ts"
+import { patiently, startTestCluster, waitFor, type TestCluster } from "../helpers/cluster.ts"
 import { logEvents } from "../helpers/log-audit.ts"
 
 const jobEvents = async (client: Client, jobId: string): Promise<DtqEvent[]> =>
@@ -13,7 +13,7 @@ const jobEvents = async (client: Client, jobId: string): Promise<DtqEvent[]> =>
 
 const finished = async (client: Client, jobId: string) => {
   const outcome = await client.wait(jobId)
-  const view = await client.job(jobId)
+  const view = await patiently(`the view of ${jobId}`, () => client.job(jobId))
   return { outcome, training: view?.training }
 }
 
