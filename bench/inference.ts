@@ -3,10 +3,19 @@
 //   node bench/inference.ts local     in one process: predictLocally on the prepared rows
 //   node bench/inference.ts cluster   a local cluster (nats-server, coordinator, workers) with 1 and 2
 //                                     workers, against the same model in this process
+//   node bench/inference.ts fair      fair sharing: two jobs whose batches cost about 2:1 (mlps of 1000 and 500
+//                                     hidden units on a dense 200-feature data set) run together on 3 workers
+//                                     (2 slots, 6 prefetched): their row rates, with shares 1:1 and 2:1
 // Each prints a markdown table (docs/benchmarks.md). Env: REPEAT, RUNS (in-process repetitions, default
 // 5), BATCH (comma-separated batch sizes for the cluster, default 100,1000), MODELS (softmax,mlp), WARMUP
 // (default 1: one untimed inference job per model first), VERBOSE (per-job timings on stderr).
-import { resolve } from "node:path"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join, resolve } from "node:path"
+import { LocalCluster } from "../src/cli/local-cluster.ts"
+import { Client } from "../src/producer/client.ts"
+import { decodeEvent } from "../src/domain/event-codec.ts"
+import type { DtqEvent } from "../src/domain/events.ts"
 import { parseCsvFiles } from "../src/data/csv.ts"
 import type { Dataset } from "../src/data/dataset.ts"
 import { readDataFiles } from "../src/data/files.ts"
@@ -15,7 +24,6 @@ import { MODEL_DEFAULTS } from "../src/domain/train-spec.ts"
 import { prepareInferenceData, type InferenceScaling } from "../src/inference/infer-data.ts"
 import { predictLocally } from "../src/inference/predict.ts"
 import { ModelStore } from "../src/nats/model-store.ts"
-import type { Client } from "../src/producer/client.ts"
 import { withCluster } from "./with-cluster.ts"
 import { shapeOf, targetOf } from "../src/training/job-data.ts"
 import { trainLocally } from "../src/training/local-trainer.ts"
@@ -146,4 +154,80 @@ if (sections.includes("cluster")) {
   }
 }
 
-if (sections.length === 0) console.log("give one or more sections: local cluster")
+if (sections.includes("fair")) {
+  // A dense data set whose rows cost real work: 200 features, labels 0..9 (the integration test's).
+  const FEATURES = 200
+  const ROWS = Number(process.env.FAIR_ROWS ?? 80_000)
+  const dir = mkdtempSync(join(tmpdir(), "dtq-bench-fair-"))
+  let seed = 12345
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648)
+  const lines: string[] = []
+  for (let r = 0; r < ROWS; r++) {
+    const cells = [String(Math.floor(random() * 10))]
+    for (let f = 0; f < FEATURES; f++) cells.push(String(Math.floor(random() * 256)))
+    lines.push(cells.join(","))
+  }
+  const data = join(dir, "dense.csv")
+  writeFileSync(data, lines.join("\n") + "\n")
+  const storeDir = resolve(".dtq/bench-fair")
+  rmSync(storeDir, { recursive: true, force: true })
+  const cluster = await LocalCluster.start({ workers: 3, slots: 2, storeDir, workerArgs: ["--prefetch", "6"], coordinatorArgs: ["--worker-timeout-ms", "20000"] })
+  const client = await Client.connect(cluster.url)
+  const log = async (): Promise<DtqEvent[]> => {
+    const events: DtqEvent[] = []
+    await client.log.readRange(1, undefined, (m) => {
+      const d = decodeEvent(m.data)
+      if (d.ok) events.push(d.event)
+    })
+    return events
+  }
+  try {
+    const train = async (hidden: number) => {
+      const { jobId } = await client.train({ model: "mlp", hidden, data, samples: 300, epochs: 1, batchSize: 100, workers: 1, seed: 3 })
+      const outcome = await client.wait(jobId)
+      if (outcome.state !== "completed") throw new Error(`training ${jobId} ${outcome.state}: ${outcome.reason}`)
+      return jobId
+    }
+    const heavy = await train(1000)
+    const light = await train(500)
+    console.log(`\n## Fair sharing: two inference jobs, batches of 200 rows costing about 2:1, 3 workers (2 slots, 6 prefetched)\n`)
+    console.log("Rows per second of each job over a window from 5 s after both started to 4 s later (or the first job's end).\n")
+    row(["shares", "heavy rows/s", "light rows/s", "ratio heavy/light", "target", "off target", "splits (quota heavy:light)"])
+    row(["---", "---", "---", "---", "---", "---", "---"])
+    for (const shares of [[1, 1], [2, 1]] as const) {
+      const a = await client.infer({ model: heavy, data, batchSize: 200, share: shares[0] })
+      const b = await client.infer({ model: light, data, batchSize: 200, share: shares[1] })
+      for (;;) {
+        if (((await client.job(b.jobId))?.done ?? 0) > 0) break
+        await new Promise((r) => setTimeout(r, 50))
+      }
+      const settledAt = Date.now() + 5000
+      await new Promise((r) => setTimeout(r, 9500))
+      const events = await log()
+      const ends = events.filter((e) => e.type === "JobCompleted" && (e.jobId === a.jobId || e.jobId === b.jobId)).map((e) => e.ts)
+      const until = Math.min(settledAt + 4000, ...ends)
+      const rows = new Map<string, number>()
+      for (const e of events) {
+        if (e.type !== "TaskCompleted" || e.ts < settledAt || e.ts >= until) continue
+        for (const r of e.results) rows.set(r.jobId, (rows.get(r.jobId) ?? 0) + ((r.result as { predictions?: unknown[] } | null)?.predictions?.length ?? 0))
+      }
+      for (const jobId of [a.jobId, b.jobId]) await client.cancel(jobId).catch(() => undefined)
+      await client.wait(a.jobId)
+      await client.wait(b.jobId)
+      const seconds = (until - settledAt) / 1000
+      const h = (rows.get(a.jobId) ?? 0) / seconds
+      const l = (rows.get(b.jobId) ?? 0) / seconds
+      const target = shares[0] / shares[1]
+      const splits = events
+        .filter((e) => e.type === "SharesAllocated" && e.jobs.length === 2 && e.jobs.some((j) => j.jobId === a.jobId))
+        .map((e) => (e.type === "SharesAllocated" ? e.jobs.map((j) => j.quota).join(":") : ""))
+      row([shares.join(":"), rate(h), rate(l), (h / l).toFixed(2), target.toFixed(2), `${((Math.abs(h / l - target) / target) * 100).toFixed(0)} %`, splits.join(" → ")])
+    }
+  } finally {
+    await client.close()
+    await cluster.stop()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+if (sections.length === 0) console.log("give one or more sections: local cluster fair")

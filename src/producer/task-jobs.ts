@@ -29,6 +29,9 @@ export type JobWatch = { end: Promise<DtqEvent>; retries: (f: (e: EventOf<"Retry
 /** Subscribes to a job's events before anything can end it. */
 export const watchJob = (client: Client, jobId: string): JobWatch => {
   let onRetry: ((e: EventOf<"RetryScheduled">) => void) | undefined
+  // Retries heard before a listener is attached (the job can fail and be retried while its submission
+  // is still being acknowledged) are kept for it, so none is missed.
+  const early: Array<EventOf<"RetryScheduled">> = []
   let settle: (event: DtqEvent) => void = () => undefined
   const end = new Promise<DtqEvent>((resolve) => (settle = resolve))
   const sub: Subscription = client.nc.subscribe(`dtq.ev.*.${jobId}`, {
@@ -36,10 +39,17 @@ export const watchJob = (client: Client, jobId: string): JobWatch => {
       const decoded = decodeEvent(msg.data)
       if (!decoded.ok) return
       if (END.has(decoded.event.type)) settle(decoded.event)
-      else if (decoded.event.type === "RetryScheduled") onRetry?.(decoded.event)
+      else if (decoded.event.type === "RetryScheduled") {
+        if (onRetry === undefined) early.push(decoded.event)
+        else onRetry(decoded.event)
+      }
     }
   })
-  return { end, retries: (f) => (onRetry = f), stop: () => sub.unsubscribe() }
+  const retries = (f: (e: EventOf<"RetryScheduled">) => void) => {
+    onRetry = f
+    for (const e of early.splice(0)) f(e)
+  }
+  return { end, retries, stop: () => sub.unsubscribe() }
 }
 
 /** How often a wait also asks for the job's state: an end event missed (a reconnect) still ends the wait. */

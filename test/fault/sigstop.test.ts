@@ -3,11 +3,13 @@
 // results are recorded as duplicates, never counted twice.
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { rangeSum } from "../../src/domain/range-sum.ts"
+import { auditJob } from "../helpers/log-audit.ts"
 import { startTestCluster, waitFor, type TestCluster } from "../helpers/cluster.ts"
 
 const LEASE_MS = 1500
-// Generous on purpose: the suite shares 2 cores with other test files. The measured figures are printed.
-const MARGIN_MS = 5000
+// A stall guard, generous on purpose: the suite shares 2 cores with other test files and other work. The
+// measured figures are printed; the must-show figure is in docs/benchmarks.md.
+const MARGIN_MS = 20_000
 
 describe("a worker frozen by SIGSTOP", () => {
   let cluster: TestCluster
@@ -43,10 +45,18 @@ describe("a worker frozen by SIGSTOP", () => {
       expect(outcome).toMatchObject({ state: "completed", result: expected })
       const slower = (outcome.durationMs ?? Infinity) - (baseline.durationMs ?? 0)
       console.log(`SIGSTOP (speculation ${speculation}): ${baseline.durationMs} ms without the fault, ${outcome.durationMs} ms with it (+${slower} ms; lease ${LEASE_MS} ms)`)
-      expect(outcome.durationMs).toBeLessThan((baseline.durationMs ?? 0) + LEASE_MS + MARGIN_MS)
+      // It completed while the worker was still frozen: the frozen worker's tasks were run elsewhere. The
+      // time bound is a stall guard with a margin for a loaded 2-core machine (the costs: docs/benchmarks.md).
+      expect(outcome.durationMs, `job time ${outcome.durationMs} ms with the fault, ${baseline.durationMs} ms without`).toBeLessThan((baseline.durationMs ?? 0) + LEASE_MS + MARGIN_MS)
     } finally {
       frozen.process.kill("SIGCONT")
     }
+    // The decisions that rescued it: the frozen worker's attempts were taken back (lease expiry or the
+    // worker declared lost), or, with speculation, copies of them were leased to the others.
+    const events = (await auditJob(client, jobId)).events
+    const reclaimed = events.filter((e) => (e.type === "TaskReclaimed" && e.workerId === `frozen-${tag}`) || (e.type === "WorkerLost" && e.workerId === `frozen-${tag}`)).length
+    const copies = events.filter((e) => e.type === "TaskLeased" && e.workerId !== `frozen-${tag}` && e.leases.some((l) => l.jobId === jobId && l.speculative === true)).length
+    expect(speculation ? reclaimed + copies : reclaimed, `reclaims ${reclaimed}, speculative copies ${copies}`).toBeGreaterThan(0)
 
     // Thawed: it finishes what it held; those results come late and are duplicates. It joins again.
     const after = await waitFor("the thawed worker's late results", async () => {

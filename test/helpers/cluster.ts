@@ -20,6 +20,8 @@ export type TestCluster = {
   readonly cli: (args: string[], options?: RunOptions) => Promise<CliResult>
   /** Names of the clients connected to the server now (from its monitoring endpoint). */
   readonly connections: () => Promise<string[]>
+  /** The subjects each connected client subscribes to now, by client name (the server's view). */
+  readonly subscriptions: () => Promise<Array<{ name: string; subjects: string[] }>>
   /** Restarts the server on the same port and store (the same JetStream data). */
   readonly restartServer: () => Promise<void>
   readonly cleanup: () => Promise<void>
@@ -71,6 +73,11 @@ export const startTestCluster = async (): Promise<TestCluster> => {
       const body = (await response.json()) as { connections?: Array<{ name?: string }> }
       return (body.connections ?? []).map((c) => c.name ?? "")
     },
+    subscriptions: async () => {
+      const response = await fetch(`${server.monitorUrl}/connz?limit=1024&subs=1`)
+      const body = (await response.json()) as { connections?: Array<{ name?: string; subscriptions_list?: string[] }> }
+      return (body.connections ?? []).map((c) => ({ name: c.name ?? "", subjects: c.subscriptions_list ?? [] }))
+    },
     restartServer: async () => {
       await server.stop()
       server = await startLocalServer({ storeDir, port: server.port, httpPort })
@@ -104,13 +111,30 @@ export const runNode = (args: string[], options: RunOptions = {}): Promise<CliRe
     child.stdin.end(options.input ?? "")
   })
 
-/** Polls `check` every `everyMs` until it returns a value, or fails after `timeoutMs`. */
+/** A request that got no answer in time (a coordinator slow on a loaded machine): worth asking again. */
+const isRequestTimeout = (error: unknown): boolean => error instanceof Error && (error.name === "TimeoutError" || error.message === "timeout")
+
+/**
+ * Polls `check` every `everyMs` until it returns a value, or fails after `timeoutMs`. A check whose
+ * request timed out is no answer yet (the next poll asks again); any other error fails at once.
+ */
 export const waitFor = async <T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000, everyMs = 50): Promise<T> => {
   const deadline = Date.now() + timeoutMs
+  let timeouts = 0
   for (;;) {
-    const value = await check()
+    let value: T | undefined
+    try {
+      value = await check()
+    } catch (error) {
+      if (!isRequestTimeout(error)) throw error
+      timeouts++
+    }
     if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${timeouts > 0 ? ` (${timeouts} requests timed out)` : ""}`)
     await new Promise((r) => setTimeout(r, everyMs))
   }
 }
+
+/** `f`'s answer, asked again while its request times out (bounded by `timeoutMs`). */
+export const patiently = <T>(what: string, f: () => Promise<T>, timeoutMs = 60_000): Promise<T> =>
+  waitFor(what, async () => ({ value: await f() }), timeoutMs, 200).then((r) => r.value)

@@ -111,7 +111,10 @@ describe("the producer prompt and the log", () => {
     const lines: string[] = []
     createInterface({ input: prompt.stdout }).on("line", (l) => lines.push(l))
     try {
-      await new Promise((r) => setTimeout(r, 1500)) // the prompt connects and subscribes
+      // A condition, not a sleep: the prompt has connected and subscribed to the chat subject.
+      await waitFor("the prompt to subscribe to chat", async () =>
+        (await cluster.subscriptions()).some((c) => c.name.startsWith("dtq-producer") && c.subjects.includes("dtq.chat")) || undefined
+      , 60_000)
       const r = await cluster.cli(["chat", "hello", "from", "the", "tests", "--from", "tester"])
       expect(r.code).toBe(0)
       await waitFor("the chat line", () => (lines.includes("[chat] tester: hello from the tests") ? true : undefined), 10_000)

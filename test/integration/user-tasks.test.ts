@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { InvalidInput, JobCancelled, TaskFailed, TaskTimeout } from "../../src/producer/errors.ts"
 import type { Client } from "../../src/producer/client.ts"
-import { auditJob } from "../helpers/log-audit.ts"
+import { auditJob, logEvents } from "../helpers/log-audit.ts"
 import { startTestCluster, waitFor, type TestCluster } from "../helpers/cluster.ts"
 import { makeUserProject, type UserProject } from "../helpers/user-project.ts"
 
@@ -144,7 +144,9 @@ describe("user-defined tasks", () => {
     const t0 = Date.now()
     const error = (await client.submit(tasks.nap, { ms: 20_000 }, { timeout: 400 }).catch((e: unknown) => e)) as TaskTimeout
     expect(error).toBeInstanceOf(TaskTimeout)
-    expect(Date.now() - t0).toBeLessThan(5000)
+    // On its 400 ms timeout, not at the nap's end (20 s); the margin holds on a loaded 2-core machine.
+    const rejectedAfter = Date.now() - t0
+    expect(rejectedAfter, `rejected ${rejectedAfter} ms after the call (timeout 400 ms, nap 20,000 ms)`).toBeLessThan(15_000)
     const job = await waitFor("the job to be cancelled", async () => {
       const view = await client.job(error.jobId)
       return view?.state === "cancelled" ? view : undefined
@@ -158,76 +160,100 @@ describe("user-defined tasks", () => {
     // A handle's wait can time out as well; a cancelled job rejects its waiters with JobCancelled.
     const handle = await client.enqueue(tasks.nap, { ms: 20_000 })
     await expect(handle.result({ timeout: 200 })).rejects.toThrow(TaskTimeout)
-    await expect(handle.result({ timeout: 5000 })).rejects.toThrow(JobCancelled)
+    // The first wait's timeout requested the cancel; this one waits for it (bounded, generously: a loaded machine).
+    await expect(handle.result({ timeout: 60_000 })).rejects.toThrow(JobCancelled)
   })
 
-  it("starts a delayed task at its time: not before, and within 100 ms after", async () => {
+  it("starts a delayed task at its time: never before it, leased by the first pass at or after it", async () => {
     const handles = await Promise.all([600, 900, 1200].map((delayMs) => client.enqueue(tasks.nap, { ms: 0, label: `d${delayMs}` }, { delayMs })))
     for (const handle of handles) {
       const view = await handle.status()
       expect(view?.state).toBe("queued") // nothing is leased before its time
     }
-    const results = await Promise.all(handles.map((h) => h.result({ timeout: 20_000 })))
+    const results = await Promise.all(handles.map((h) => h.result({ timeout: 30_000 })))
+    const log = await logEvents(client)
     for (const [i, handle] of handles.entries()) {
       const runAt = (await handle.status())?.runAt as number
       const startedAt = (results[i] as { startedAt: number }).startedAt
+      const leases = log.filter((e) => e.type === "TaskLeased" && e.leases.some((l) => l.jobId === handle.jobId))
+      // The decision: one lease, stamped at or after runAt; the handler started after it.
+      expect(leases.map((e) => e.ts >= runAt), `${handle.jobId}: leases at ${leases.map((e) => e.ts - runAt).join(", ")} ms from runAt`).toEqual([true])
       expect(startedAt, `${handle.jobId}`).toBeGreaterThanOrEqual(runAt)
-      expect(startedAt - runAt, `${handle.jobId}`).toBeLessThanOrEqual(100)
+      // Real time: the coordinator's timer fires at runAt (about 10 ms late here when idle, see
+      // docs/benchmarks.md); the margin holds on a loaded 2-core machine.
+      const lateBy = (leases[0]?.ts ?? Infinity) - runAt
+      expect(lateBy, `${handle.jobId}: leased ${lateBy} ms after its runAt`).toBeLessThanOrEqual(5_000)
     }
   })
 
   it("runs high-priority tasks first under contention", async () => {
-    // Both typed workers are busy with long naps; then low-priority tasks arrive, then high-priority ones.
-    const blockers = await Promise.all([0, 1, 2, 3].map(() => client.enqueue(tasks.nap, { ms: 800, label: "blocker" })))
-    await waitFor("the blockers to run", async () => ((await blockers[3]?.status())?.running === 1 ? true : undefined))
+    // Both typed workers are busy with blockers that last until cancelled (a condition, not a duration:
+    // every low- and high-priority task is queued before a slot frees); then the blockers are cancelled.
+    const blockers = await Promise.all([0, 1, 2, 3].map(() => client.enqueue(tasks.nap, { ms: 120_000, label: "blocker" })))
+    await waitFor("the blockers to run", async () => ((await Promise.all(blockers.map((b) => b.status()))).every((v) => v?.running === 1) ? true : undefined))
     const low = []
-    for (let i = 0; i < 6; i++) low.push(await client.enqueue(tasks.nap, { ms: 30, label: `low${i}` }, { priority: "low" }))
     const high = []
-    for (let i = 0; i < 6; i++) high.push(await client.enqueue(tasks.nap, { ms: 30, label: `high${i}` }, { priority: "high" }))
-    const lows = await Promise.all(low.map((h) => h.result({ timeout: 30_000 })))
-    const highs = await Promise.all(high.map((h) => h.result({ timeout: 30_000 })))
+    try {
+      for (let i = 0; i < 6; i++) low.push(await client.enqueue(tasks.nap, { ms: 30, label: `low${i}` }, { priority: "low" }))
+      for (let i = 0; i < 6; i++) high.push(await client.enqueue(tasks.nap, { ms: 30, label: `high${i}` }, { priority: "high" }))
+      for (const handle of [...low, ...high]) {
+        const view = await handle.status()
+        expect((view?.running ?? 0) + (view?.done ?? 0), `${handle.jobId} waits behind the blockers`).toBe(0)
+      }
+    } finally {
+      for (const blocker of blockers) await client.cancel(blocker.jobId).catch(() => undefined)
+    }
+    await Promise.all([...low, ...high].map((h) => h.result({ timeout: 60_000 })))
     // The scheduler's decisions: no low-priority task was leased in an earlier pass than a high-priority one
     // (a pass's leases share its time; the last high and the first low may go out together).
     const leasedAt = new Map<string, number>()
-    await client.log.readRange(1, undefined, (m) => {
-      if (!m.subject.startsWith("dtq.ev.TaskLeased.")) return
-      const event = JSON.parse(new TextDecoder().decode(m.data)) as { ts: number; leases: Array<{ jobId: string }> }
-      for (const lease of event.leases) if (!leasedAt.has(lease.jobId)) leasedAt.set(lease.jobId, event.ts)
-    })
-    const lastHighLease = Math.max(...high.map((h) => leasedAt.get(h.jobId) as number))
-    const firstLowLease = Math.min(...low.map((h) => leasedAt.get(h.jobId) as number))
-    expect(lastHighLease, "every high-priority task leased no later than any low-priority one").toBeLessThanOrEqual(firstLowLease)
-    // And they finished first: the k-th high-priority task to finish did so no later than the k-th low one.
-    const highEnds = highs.map((r) => r.endedAt).sort((a, b) => a - b)
-    const lowEnds = lows.map((r) => r.endedAt).sort((a, b) => a - b)
-    highEnds.forEach((end, k) => expect(end).toBeLessThanOrEqual(lowEnds[k] as number))
-    expect(Math.max(...highEnds)).toBeLessThan(Math.max(...lowEnds))
-    await Promise.all(blockers.map((h) => h.result({ timeout: 30_000 })))
+    for (const e of await logEvents(client)) {
+      if (e.type !== "TaskLeased") continue
+      for (const l of e.leases) if (!leasedAt.has(l.jobId)) leasedAt.set(l.jobId, e.ts)
+    }
+    const highAt = high.map((h) => leasedAt.get(h.jobId) as number)
+    const lowAt = low.map((h) => leasedAt.get(h.jobId) as number)
+    const first = Math.min(...highAt, ...lowAt)
+    const passes = `high leased at +${highAt.map((t) => t - first).join(", +")} ms; low at +${lowAt.map((t) => t - first).join(", +")} ms`
+    expect(Math.max(...highAt), `every high-priority task leased no later than any low-priority one: ${passes}`).toBeLessThanOrEqual(Math.min(...lowAt))
+    await Promise.all(blockers.map((h) => h.result({ timeout: 30_000 }).catch(() => undefined)))
   })
 
   it("never starves a low-priority task: aging lifts it above a stream of urgent ones", async () => {
     const highs: Array<Promise<unknown>> = []
-    const urgent = () => highs.push(client.submit(tasks.nap, { ms: 100, label: "urgent" }, { priority: "high", timeout: 60_000 }))
+    // Each urgent task's outcome, kept (never an unhandled rejection): checked at the end.
+    const urgent = () => highs.push(client.submit(tasks.nap, { ms: 100, label: "urgent" }, { priority: "high", timeout: 90_000 }).catch((e: unknown) => e))
     // Enough urgent work queued (4 slots, 3 s of it) that the cluster is seen saturated even on a slow machine.
     for (let i = 0; i < 120; i++) urgent()
     await waitFor("the cluster to be saturated", async () => ((await client.workers()).value.workers.filter((w) => w.kinds.includes("nap")).every((w) => w.inFlight === w.slots) ? true : undefined))
     const low = await client.enqueue(tasks.nap, { ms: 10, label: "patient" }, { priority: -5, agingMs: 100 })
-    const until = Date.now() + 10_000
-    let lowDone: number | undefined
-    let lowStarted = 0
-    void low.result({ timeout: 30_000 }).then((r) => {
-      lowStarted = r.startedAt
-      lowDone = Date.now()
-    })
-    // Keep the cluster saturated with high-priority work, submitted faster than it drains.
-    while (lowDone === undefined && Date.now() < until) {
+    const lowResult = low.result({ timeout: 60_000 })
+    // Keep the cluster saturated with high-priority work, submitted faster than it drains, until the low
+    // task is leased (a condition; bounded: 60 s).
+    const until = Date.now() + 60_000
+    while (Date.now() < until && ((await low.status())?.running ?? 0) + ((await low.status())?.done ?? 0) === 0) {
       for (let i = 0; i < 5; i++) urgent()
       await new Promise((r) => setTimeout(r, 100))
     }
-    expect(lowDone, "the low-priority task finished while urgent work kept arriving").toBeDefined()
-    // It waited for aging (priority -5 against +1 at one level per 100 ms: at least 600 ms), not for the stream to end.
+    const { startedAt } = await lowResult
     const view = await low.status()
-    expect(lowStarted - (view?.submittedAt ?? 0)).toBeGreaterThanOrEqual(500)
-    await Promise.all(highs)
-  })
+    const log = await logEvents(client)
+    const urgentSubmitted = new Map<string, number>()
+    for (const e of log) if (e.type === "JobSubmitted" && e.spec.kind === "task" && e.spec.priority === 1 && e.jobId !== low.jobId) urgentSubmitted.set(e.jobId, e.ts)
+    const leasedAt = new Map<string, number>()
+    log.forEach((e, i) => {
+      if (e.type === "TaskLeased") for (const l of e.leases) if (!leasedAt.has(l.jobId)) leasedAt.set(l.jobId, i)
+    })
+    const lowLease = leasedAt.get(low.jobId) as number
+    expect(lowLease, "the low-priority task was leased").toBeDefined()
+    // Aging lifted it above waiting urgent work: urgent jobs submitted before it were leased after it.
+    const overtaken = [...urgentSubmitted].filter(([jobId, ts]) => ts < (view?.submittedAt ?? 0) && (leasedAt.get(jobId) ?? Infinity) > lowLease)
+    expect(overtaken.length, "urgent jobs submitted before the low one and leased after it").toBeGreaterThan(0)
+    // It waited for aging (priority -5 against +1 at one level per 100 ms: at least 600 ms), not for the
+    // stream to end; load only makes the wait longer.
+    expect(startedAt - (view?.submittedAt ?? 0), `started ${startedAt - (view?.submittedAt ?? 0)} ms after its submission`).toBeGreaterThanOrEqual(500)
+    const outcomes = await Promise.all(highs)
+    const failed = outcomes.filter((o) => o instanceof Error)
+    expect(failed.length, `urgent tasks that failed: ${failed.slice(0, 3).map(String).join("; ")}`).toBe(0)
+  }, 180_000)
 })
