@@ -59,7 +59,7 @@ const dir = (): string => {
 describe("the tarball", () => {
   it("holds the build, the sources its declaration maps point at, and no tests, benches or fixtures", () => {
     const files = tarball?.files ?? []
-    for (const needed of ["package.json", "dist/index.js", "dist/index.d.ts", "dist/index.d.ts.map", "dist/cluster.js", "dist/cluster.d.ts", "dist/cli/bin.js", "src/index.ts"]) {
+    for (const needed of ["package.json", "dist/index.js", "dist/index.d.ts", "dist/index.d.ts.map", "dist/cluster.js", "dist/cluster.d.ts", "dist/cli/bin.js", "bin/dtq.js", "src/index.ts"]) {
       expect(files, `the tarball lacks ${needed}`).toContain(needed)
     }
     const unwanted = files.filter((f) => /^(test|bench|scripts|examples|docs|logs|out|\.dtq|node_modules)\//.test(f) || /\.test\.|fixture/i.test(f))
