@@ -19,7 +19,7 @@ fi
 # Reinstall when the lock file changed since the last install.
 stamp=node_modules/.dtq-lock-stamp
 if [ ! -x node_modules/node/bin/node ] || [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
-  echo "bootstrap: installing npm dependencies (npm ci)" >&2
+  echo "bootstrap: installing npm dependencies (npm ci; its prepare step builds dist/)" >&2
   npm ci --no-audit --no-fund --loglevel=error
   cp package-lock.json "$stamp"
 fi

@@ -6,7 +6,13 @@ import { createInterface } from "node:readline"
 import { startLocalServer } from "../nats/local-server.ts"
 import { startLocalNatsCluster } from "../nats/local-nats-cluster.ts"
 
-export const CLI_PATH = fileURLToPath(new URL("./main.ts", import.meta.url))
+/** The CLI's entry file beside this one: main.ts when dtq runs from its source, main.js in an installed package. */
+export const CLI_PATH = fileURLToPath(new URL(import.meta.url.endsWith(".ts") ? "./main.ts" : "./main.js", import.meta.url))
+/**
+ * Node flags for the roles: run from source, they resolve `import ... from "dtq"` in a user's task module to the
+ * same source (the "dtq-source" export condition) rather than to a build that may be stale or missing.
+ */
+const NODE_FLAGS = CLI_PATH.endsWith(".ts") ? ["--conditions=dtq-source"] : []
 
 export type LocalClusterOptions = {
   readonly workers: number
@@ -36,7 +42,7 @@ export const spawnRole = (
   timeoutMs = 30_000
 ): Promise<Child> =>
   new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI_PATH, ...args], { stdio: ["ignore", "pipe", "pipe", "ipc"] })
+    const child = spawn(process.execPath, [...NODE_FLAGS, CLI_PATH, ...args], { stdio: ["ignore", "pipe", "pipe", "ipc"] })
     const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)))
     let settled = false
     const recent: string[] = []

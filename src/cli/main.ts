@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // The `dtq` command: dispatch and exit codes (0 done, 1 job failed or cancelled, 2 bad usage or spec,
 // 3 the cluster cannot be reached). Errors are one line on stderr, never a stack trace.
+import { realpathSync } from "node:fs"
+import { fileURLToPath } from "node:url"
 import { BadSpec } from "../domain/errors.ts"
 import { ClusterUnreachable, LocalServerError, StreamSetupError } from "../nats/errors.ts"
 import { DuplicateWorker } from "../worker/worker.ts"
@@ -134,4 +136,15 @@ export const run = (argv: string[]): void => {
   )
 }
 
-if (import.meta.main) run(process.argv.slice(2))
+/** Whether Node was started on this file (`node main.js ...`), not importing it (import.meta.main is Node 24.2+ only). */
+const startedDirectly = (): boolean => {
+  const entry = process.argv[1]
+  if (entry === undefined) return false
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url))
+  } catch {
+    return false
+  }
+}
+
+if (startedDirectly()) run(process.argv.slice(2))
