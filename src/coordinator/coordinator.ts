@@ -10,6 +10,7 @@ import { foldMessage } from "../projections/fold-message.ts"
 import { restoreSnapshot, takeSnapshot } from "../projections/snapshot.ts"
 import { emptyState, type ClusterState } from "../projections/state.ts"
 import { connectCluster } from "../nats/connection.ts"
+import type { NatsCredentials } from "../nats/credentials.ts"
 import { AppendRefused, EventLog, type RawEvent, type Tail } from "../nats/event-log.ts"
 import { LeaderLease, type LeaderRecord } from "../nats/leader-lease.ts"
 import { SnapshotStore, type StoredSnapshot } from "../nats/snapshot-store.ts"
@@ -29,6 +30,8 @@ import { PredictionWriter, type PredictionsDraft } from "./predictions.ts"
 
 export type CoordinatorOptions = {
   readonly url: string
+  /** NATS credentials and TLS (docs/operations.md). */
+  readonly credentials?: NatsCredentials
   readonly id?: string
   /** A worker silent this long is declared lost and its tasks are re-leased. Default 5000 ms. */
   readonly workerTimeoutMs?: number
@@ -125,7 +128,7 @@ export class Coordinator {
 
   static async start(options: CoordinatorOptions): Promise<Coordinator> {
     const id = options.id ?? newProcessId("c")
-    const nc = await connectCluster(options.url, { name: `dtq-coordinator-${id}` })
+    const nc = await connectCluster(options.url, { name: `dtq-coordinator-${id}`, ...(options.credentials === undefined ? {} : { credentials: options.credentials }) })
     try {
       const replicas = options.replicas === undefined ? {} : { replicas: options.replicas }
       const log = await EventLog.open(nc, replicas)

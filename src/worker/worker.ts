@@ -7,6 +7,7 @@ import { decodeEvent } from "../domain/event-codec.ts"
 import type { DtqEvent, EventOf } from "../domain/events.ts"
 import { newEventId, newProcessId } from "../domain/ids.ts"
 import { connectCluster } from "../nats/connection.ts"
+import type { NatsCredentials } from "../nats/credentials.ts"
 import { AppendRefused, EventLog, type Tail } from "../nats/event-log.ts"
 import { CHAT_SUBJECT, TASK_CHECK_QUEUE, eventTypeSubject, heartbeatSubject, leaseSubject, taskCheckSubject, workerPingSubject } from "../nats/subjects.ts"
 import { decodeInput } from "../tasks/codec.ts"
@@ -24,6 +25,8 @@ import { inferenceHandler } from "./infer-handler.ts"
 
 export type WorkerOptions = {
   readonly url: string
+  /** NATS credentials and TLS (docs/operations.md). */
+  readonly credentials?: NatsCredentials
   readonly id?: string
   /** Tasks run at once. Default 4. */
   readonly slots?: number
@@ -103,7 +106,7 @@ export class Worker {
 
   static async start(options: WorkerOptions): Promise<Worker> {
     const id = options.id ?? newProcessId("w")
-    const nc = await connectCluster(options.url, { name: `dtq-worker-${id}` })
+    const nc = await connectCluster(options.url, { name: `dtq-worker-${id}`, ...(options.credentials === undefined ? {} : { credentials: options.credentials }) })
     try {
       await refuseDuplicate(nc, id)
       const log = await EventLog.open(nc)
