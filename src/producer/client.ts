@@ -423,7 +423,7 @@ export class Client {
     const state = emptyState()
     const t0 = performance.now()
     await this.log.readRange(1, untilSeq, (m) => {
-      foldMessage(state, m.seq, m.data)
+      foldMessage(state, m.seq, m.data, { subject: m.subject })
     })
     return { state, ms: performance.now() - t0 }
   }

@@ -32,7 +32,7 @@ export const replayForPlots = async (log: EventLog, untilSeq?: number): Promise<
   await log.readRange(1, untilSeq, (m) => {
     const fenced = state.fencedCount
     const rejected = state.rejectedCount
-    const decoded = foldMessage(state, m.seq, m.data)
+    const decoded = foldMessage(state, m.seq, m.data, { subject: m.subject })
     events++
     if (!decoded.ok || state.fencedCount !== fenced) return
     const event = decoded.event
