@@ -21,6 +21,7 @@ import {
 import { promptCommand } from "./prompt-command.ts"
 import { coordinatorCommand, workerCommand } from "./roles.ts"
 import { upCommand } from "./up.ts"
+import { secureConfigCommand } from "./secure-config.ts"
 import { submitCommand } from "./submit-command.ts"
 import { resumeCommand, trainCommand } from "./train-command.ts"
 import { inferCommand, predictionsCommand, setBatchSizeCommand } from "./infer-command.ts"
@@ -34,6 +35,9 @@ cluster
   dtq up [--workers N] [--slots S] [--port P] [--store DIR]   a local cluster in the foreground (Ctrl-C stops it)
          [--tasks MODULE]                                     workers load user-defined tasks from MODULE
          [--nats-cluster 3] [--standbys K]                    three nats-servers (R3 streams), standby coordinators
+         [--secure [--secure-dir DIR]]                        with per-role credentials and permissions (docs/security.md)
+  dtq secure-config --out DIR [--workers N | --worker-ids A,B] [--port P] [--force]
+                                                              a nats-server configuration and an nkey per role and worker
   dtq coordinator [--id ID] [--worker-timeout-ms MS]          the coordinator role (a second one stands by)
                   [--lease-ttl-ms MS] [--snapshot-every N] [--no-snapshots] [--replicas N]
                   [--sharing fair|fifo]                       jobs of one priority share workers fairly (default) or FIFO
@@ -73,6 +77,7 @@ type Command = (argv: string[]) => Promise<number>
 
 export const COMMANDS: Record<string, Command> = {
   up: upCommand,
+  "secure-config": secureConfigCommand,
   coordinator: coordinatorCommand,
   worker: workerCommand,
   producer: promptCommand,

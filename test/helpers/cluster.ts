@@ -43,7 +43,7 @@ export type TestSecurity = {
 export const startTestCluster = async (security?: TestSecurity): Promise<TestCluster> => {
   const storeDir = mkdtempSync(join(tmpdir(), "dtq-test-"))
   const httpPort = await freePort()
-  const config = security === undefined ? {} : { config: security.config }
+  const config = security === undefined ? {} : { config: security.config, ...(process.env.DTQ_TEST_SERVER_LOG === undefined ? {} : { logFile: process.env.DTQ_TEST_SERVER_LOG }) }
   let server = await startLocalServer({ storeDir, httpPort, ...config })
   const children: Child[] = []
   const clients: Client[] = []
