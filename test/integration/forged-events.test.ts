@@ -86,6 +86,29 @@ describe("forged events on an open server", () => {
     expect(state.jobs.get(jobId)?.failures).toBe(0)
   })
 
+  it("workers ignore decisions of another term and cannot be locked out by a forged lease epoch", async () => {
+    const before = await waitFor("the leader's info", info)
+    // A lease with a huge epoch: before, a worker took its epoch as the term and ignored every real lease after it.
+    const lease = { jobId: "j-forged", index: 0, attempt: 1, kind: "sum", input: {}, deadline: Date.now() + 60_000 }
+    await forge("dtq.ev.TaskLeased.w1", { type: "TaskLeased", ...envelope("coordinator", "c-forger"), epoch: Number.MAX_SAFE_INTEGER, workerId: "w1", leases: [lease] })
+    const jobId = await submit(1, 3_000_000, 24)
+    await runningLease(jobId)
+    // Decisions of a term that was never claimed: ending the job or taking attempts back must not stop work.
+    await forge(`dtq.ev.JobCompleted.${jobId}`, { type: "JobCompleted", ...envelope("coordinator", "c-forger"), epoch: before.epoch + 7, jobId, result: "1" })
+    for (const workerId of ["w1", "w2"]) {
+      for (let index = 0; index < 24; index++) {
+        await forge(`dtq.ev.TaskReclaimed.${workerId}`, { type: "TaskReclaimed", ...envelope("coordinator", "c-forger"), epoch: before.epoch - 1 || 99, workerId, jobId, index, attempt: 1, reason: "forged" })
+      }
+    }
+    const done = await finished(jobId)
+    expect(done).toMatchObject({ state: "completed", result: sum(1n, 3_000_000n) })
+    const { state } = await client.replay()
+    expect(state.jobs.get(jobId)?.failures).toBe(0)
+    // w1 still took real leases after the forged one, and reported them.
+    const results = (await logEvents(client)).filter((e) => e.type === "TaskCompleted" && e.workerId === "w1" && e.results.some((r) => r.jobId === jobId))
+    expect(results.length).toBeGreaterThan(0)
+  })
+
   it("a forged current+1 election costs one term change: a coordinator leads again, no attempt is recorded as failed", async () => {
     const before = await waitFor("the leader's info", info)
     const jobId = await submit(1, 2_000_000, 24)
