@@ -71,7 +71,7 @@ describe("a cluster on a server with per-role permissions (nkeys)", () => {
   })
 
   it("a training job completes", async () => {
-    const r = await cluster.cli(["train", "model=logreg", "task=binary_is_zero", "samples=2000", "epochs=1", "batchSize=128", "lr=0.1", "seed=42", "mode=sync", "--wait", "--json"], { timeoutMs: 120_000 })
+    const r = await cluster.cli(["train", "model=logreg", "task=binary_is_zero", "samples=2000", "epochs=1", "batchSize=128", "lr=0.1", "seed=42", "mode=sync", "--wait", "--json", "--out", join(dir, "training")], { timeoutMs: 120_000 })
     expect(r.code, r.stderr).toBe(0)
     expect(JSON.parse(r.stdout)).toMatchObject({ state: "completed" })
   })
