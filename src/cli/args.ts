@@ -7,7 +7,19 @@ export type FlagSpec = Readonly<Record<string, "string" | "boolean">>
 export type Parsed = { readonly positional: string[]; readonly flags: Record<string, string | boolean> }
 
 /** Flags every command accepts. */
-export const COMMON_FLAGS: FlagSpec = { nats: "string", help: "boolean" }
+export const COMMON_FLAGS: FlagSpec = {
+  nats: "string",
+  help: "boolean",
+  // NATS credentials and TLS (src/cli/nats-flags.ts; also from DTQ_NATS_* variables)
+  user: "string",
+  password: "string",
+  token: "string",
+  nkey: "string",
+  creds: "string",
+  "tls-ca": "string",
+  "tls-cert": "string",
+  "tls-key": "string"
+}
 
 export const parseArgs = (command: string, argv: ReadonlyArray<string>, spec: FlagSpec): Parsed => {
   const all = { ...COMMON_FLAGS, ...spec }

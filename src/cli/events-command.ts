@@ -1,5 +1,5 @@
 // `dtq events [--follow]`: the log, one line per event, each annotated by the fold: what was set aside and why.
-import { applyEvent, applyUndecodable } from "../projections/fold.ts"
+import { foldMessage } from "../projections/fold-message.ts"
 import { decodeEvent } from "../domain/event-codec.ts"
 import { emptyState } from "../projections/state.ts"
 import { eventDetails } from "../producer/format.ts"
@@ -26,9 +26,8 @@ export const eventsCommand = async (argv: string[]): Promise<number> => {
     let printed = 0
     const show = (m: RawEvent) => {
       const before = state.rejectedCount
-      const decoded = decodeEvent(m.data)
-      if (decoded.ok) applyEvent(state, m, decoded.event)
-      else applyUndecodable(state, m.seq, decoded.reason)
+      const decoded = decodeEvent(m.data) // shown as written, even when the fold sets it aside
+      foldMessage(state, m, m.data)
       if (m.seq < from || (limit !== undefined && printed >= limit)) return
       printed++
       const reasons = state.recentRejected.slice(Math.max(0, state.recentRejected.length - (state.rejectedCount - before))).map((r) => r.reason)

@@ -4,7 +4,7 @@ import { jobDetail, jobsTable, progressBar, workersTable, duration } from "../pr
 import { stateDigest } from "../projections/digest.ts"
 import { summaryView } from "../projections/views.ts"
 import type { InfoReply } from "../coordinator/control.ts"
-import { resolveNatsUrl } from "../nats/connection.ts"
+import { natsTarget } from "./nats-flags.ts"
 import { BadSpec } from "../domain/errors.ts"
 import { resolveSpec } from "../domain/job-spec.ts"
 import { UsageError, boolFlag, intFlag, parseArgs, stringFlag, type Parsed } from "./args.ts"
@@ -14,7 +14,8 @@ const json = (value: unknown) => out(JSON.stringify(value))
 const note = (text: string) => process.stderr.write(`${text}\n`)
 
 export const withClient = async <T>(args: Parsed, f: (client: Client) => Promise<T>): Promise<T> => {
-  const client = await Client.connect(resolveNatsUrl(stringFlag(args, "nats")))
+  const { url, credentials } = natsTarget(args)
+  const client = await Client.connect(url, credentials)
   try {
     return await f(client)
   } finally {

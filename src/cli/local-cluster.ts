@@ -27,6 +27,12 @@ export type LocalClusterOptions = {
   /** Arguments for worker i alone (after workerArgs): per-worker load injection in experiments. */
   readonly workerArgsOf?: (index: number) => ReadonlyArray<string>
   readonly coordinatorArgs?: ReadonlyArray<string>
+  /** A secured server: its authorization (and TLS) config, and each role's credential flags. */
+  readonly security?: {
+    readonly serverConfig: string
+    readonly coordinatorArgs: ReadonlyArray<string>
+    readonly workerArgs: (workerId: string) => ReadonlyArray<string>
+  }
   /** Each line a child prints, with its name. Default: discarded. */
   readonly output?: (name: string, line: string) => void
 }
@@ -87,7 +93,11 @@ const startNats = async (options: LocalClusterOptions): Promise<LocalNats> => {
     const cluster = await startLocalNatsCluster({ size: options.natsCluster as number, baseDir: options.storeDir })
     return { url: cluster.url, ports: cluster.servers.map((s) => s.port), stop: cluster.stop }
   }
-  const server = await startLocalServer({ storeDir: options.storeDir, ...(options.port === undefined ? {} : { port: options.port }) })
+  const server = await startLocalServer({
+    storeDir: options.storeDir,
+    ...(options.port === undefined ? {} : { port: options.port }),
+    ...(options.security === undefined ? {} : { config: options.security.serverConfig })
+  })
   return { url: server.url, ports: [server.port], stop: () => server.stop() }
 }
 
@@ -115,17 +125,19 @@ export class LocalCluster {
     const url = nats.url
     const replicas = (options.natsCluster ?? 1) > 1 ? ["--replicas", String(options.natsCluster)] : []
     const started: Child[] = []
+    const coordinatorArgs = [...replicas, ...(options.security?.coordinatorArgs ?? []), ...(options.coordinatorArgs ?? [])]
+    const workerArgs = (id: string) => [...(options.security?.workerArgs(id) ?? []), ...(options.workerArgs ?? [])]
     try {
-      const coordinator = await spawnRole("coordinator", ["coordinator", "--nats", url, ...replicas, ...(options.coordinatorArgs ?? [])], /leading as/, options.output)
+      const coordinator = await spawnRole("coordinator", ["coordinator", "--nats", url, ...coordinatorArgs], /leading as/, options.output)
       started.push(coordinator)
       const standbys: Child[] = []
       for (let i = 0; i < (options.standbys ?? 0); i++) {
-        standbys.push(await spawnRole(`standby${i + 1}`, ["coordinator", "--nats", url, ...replicas, ...(options.coordinatorArgs ?? [])], /standing by/, options.output))
+        standbys.push(await spawnRole(`standby${i + 1}`, ["coordinator", "--nats", url, ...coordinatorArgs], /standing by/, options.output))
       }
       started.push(...standbys)
       const workers = await Promise.all(
         Array.from({ length: options.workers }, (_, i) =>
-          spawnRole(`w${i + 1}`, ["worker", "--nats", url, "--id", `w${i + 1}`, "--slots", String(options.slots), ...(options.workerArgs ?? []), ...(options.workerArgsOf?.(i) ?? [])], /joined with/, options.output)
+          spawnRole(`w${i + 1}`, ["worker", "--nats", url, "--id", `w${i + 1}`, "--slots", String(options.slots), ...workerArgs(`w${i + 1}`), ...(options.workerArgsOf?.(i) ?? [])], /joined with/, options.output)
         )
       )
       started.push(...workers)

@@ -4,7 +4,8 @@
 import { realpathSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { BadSpec } from "../domain/errors.ts"
-import { ClusterUnreachable, LocalServerError, StreamSetupError } from "../nats/errors.ts"
+import { ClusterUnreachable, CredentialsUnusable, LocalServerError, StreamSetupError } from "../nats/errors.ts"
+import { redact } from "../nats/credentials.ts"
 import { DuplicateWorker } from "../worker/worker.ts"
 import { UsageError } from "./args.ts"
 import { demoCommand } from "./demo.ts"
@@ -22,6 +23,7 @@ import {
 import { promptCommand } from "./prompt-command.ts"
 import { coordinatorCommand, workerCommand } from "./roles.ts"
 import { upCommand } from "./up.ts"
+import { secureConfigCommand } from "./secure-config.ts"
 import { submitCommand } from "./submit-command.ts"
 import { resumeCommand, trainCommand } from "./train-command.ts"
 import { inferCommand, predictionsCommand, setBatchSizeCommand } from "./infer-command.ts"
@@ -35,6 +37,9 @@ cluster
   dtq up [--workers N] [--slots S] [--port P] [--store DIR]   a local cluster in the foreground (Ctrl-C stops it)
          [--tasks MODULE]                                     workers load user-defined tasks from MODULE
          [--nats-cluster 3] [--standbys K]                    three nats-servers (R3 streams), standby coordinators
+         [--secure [--secure-dir DIR]]                        with per-role credentials and permissions (docs/security.md)
+  dtq secure-config --out DIR [--workers N | --worker-ids A,B] [--port P] [--force]
+                                                              a nats-server configuration and an nkey per role and worker
   dtq coordinator [--id ID] [--worker-timeout-ms MS]          the coordinator role (a second one stands by)
                   [--lease-ttl-ms MS] [--snapshot-every N] [--no-snapshots] [--replicas N]
                   [--sharing fair|fifo]                       jobs of one priority share workers fairly (default) or FIFO
@@ -66,13 +71,16 @@ the log
   dtq replay [--until SEQ]                                     rebuild all state from the log; prints the digest
   dtq events [--follow] [--from SEQ] [--limit N] [--json]     the log, human-readable
 
-Every command takes --nats URL (default: $DTQ_NATS_URL, else nats://127.0.0.1:4222).
+Every command takes --nats URL (default: $DTQ_NATS_URL, else nats://127.0.0.1:4222) and the NATS credentials
+  --user U --password P (or nats://U:P@host) | --token T | --nkey SEEDFILE | --creds FILE, and TLS: --tls-ca PEM
+  --tls-cert PEM --tls-key PEM; each also from $DTQ_NATS_USER, _PASSWORD, _TOKEN, _NKEY, _CREDS, _TLS_CA, _TLS_CERT, _TLS_KEY.
 Exit codes: 0 done, 1 the job failed or was cancelled, 2 bad usage or spec, 3 the cluster cannot be reached.`
 
 type Command = (argv: string[]) => Promise<number>
 
 export const COMMANDS: Record<string, Command> = {
   up: upCommand,
+  "secure-config": secureConfigCommand,
   coordinator: coordinatorCommand,
   worker: workerCommand,
   producer: promptCommand,
@@ -102,7 +110,7 @@ export const describeFailure = (error: unknown): { code: number; line: string } 
   if (error instanceof BadSpec) return { code: 2, line: `bad job spec: ${error.toString()}` }
   if (error instanceof InvalidInput) return { code: 2, line: `bad input: ${error.message}` }
   if (error instanceof TaskModuleError) return { code: 2, line: error.message }
-  if (error instanceof ClusterUnreachable || error instanceof StreamSetupError) return { code: 3, line: error.message }
+  if (error instanceof ClusterUnreachable || error instanceof StreamSetupError || error instanceof CredentialsUnusable) return { code: 3, line: error.message }
   if (error instanceof LocalServerError) return { code: 1, line: error.message }
   const message = error instanceof Error ? error.message : String(error)
   return { code: 1, line: message.split("\n")[0] ?? "unknown error" }
@@ -123,14 +131,25 @@ export const main = async (argv: string[]): Promise<number> => {
   return command(rest)
 }
 
+/** The value of `--name V` or `--name=V` in argv (for redaction only). */
+const flagValue = (argv: ReadonlyArray<string>, name: string): string | undefined => {
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === `--${name}`) return argv[i + 1]
+    if (argv[i]?.startsWith(`--${name}=`)) return argv[i]?.slice(name.length + 3)
+  }
+  return undefined
+}
+
 /** Runs the command line and exits the process with its code. */
 export const run = (argv: string[]): void => {
   main(argv).then(
     (code) => process.exit(code),
     (error: unknown) => {
       const { code, line } = describeFailure(error)
-      process.stderr.write(`dtq: ${line}\n`)
-      if (process.env.DTQ_DEBUG !== undefined && error instanceof Error) process.stderr.write(`${error.stack}\n`)
+      // Whatever the error, no secret leaves in it (the variables' own values included).
+      const secrets = { password: process.env.DTQ_NATS_PASSWORD ?? flagValue(argv, "password"), token: process.env.DTQ_NATS_TOKEN ?? flagValue(argv, "token") }
+      process.stderr.write(`dtq: ${redact(line, secrets)}\n`)
+      if (process.env.DTQ_DEBUG !== undefined && error instanceof Error) process.stderr.write(`${redact(error.stack ?? "", secrets)}\n`)
       process.exit(code)
     }
   )

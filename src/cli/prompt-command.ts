@@ -1,12 +1,13 @@
 // `dtq producer`: the interactive prompt.
 import { Client } from "../producer/client.ts"
 import { runPrompt } from "../producer/prompt.ts"
-import { resolveNatsUrl } from "../nats/connection.ts"
-import { parseArgs, stringFlag } from "./args.ts"
+import { parseArgs } from "./args.ts"
+import { natsTarget } from "./nats-flags.ts"
 
 export const promptCommand = async (argv: string[]): Promise<number> => {
   const args = parseArgs("producer", argv, {})
-  const client = await Client.connect(resolveNatsUrl(stringFlag(args, "nats")))
+  const { url, credentials } = natsTarget(args)
+  const client = await Client.connect(url, credentials)
   try {
     await runPrompt(client)
   } finally {

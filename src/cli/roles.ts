@@ -2,7 +2,7 @@
 import { Coordinator } from "../coordinator/coordinator.ts"
 import { Worker } from "../worker/worker.ts"
 import { loadTaskModule, type LoadedTask } from "../tasks/load.ts"
-import { resolveNatsUrl } from "../nats/connection.ts"
+import { natsTarget } from "./nats-flags.ts"
 import { UsageError, boolFlag, intFlag, parseArgs, rateFlag, stringFlag } from "./args.ts"
 
 const stamp = (line: string) => `${new Date().toISOString().slice(11, 23)} ${line}`
@@ -45,7 +45,7 @@ export const coordinatorCommand = async (argv: string[]): Promise<number> => {
   if (sharing !== undefined && sharing !== "fair" && sharing !== "fifo") throw new UsageError(`--sharing is fair or fifo, not ${JSON.stringify(sharing)}`)
   const optional = <K extends string, V>(key: K, value: V | undefined) => (value === undefined ? {} : { [key]: value })
   const coordinator = await Coordinator.start({
-    url: resolveNatsUrl(stringFlag(args, "nats")),
+    ...natsTarget(args),
     ...optional("id", stringFlag(args, "id")),
     ...optional("workerTimeoutMs", intFlag(args, "worker-timeout-ms", 100, 3_600_000)),
     ...optional("leaseTtlMs", intFlag(args, "lease-ttl-ms", 200, 600_000)),
@@ -92,7 +92,7 @@ export const workerCommand = async (argv: string[]): Promise<number> => {
   const id = stringFlag(args, "id")
   const clockOffsetMs = clockOffsetOf(stringFlag(args, "clock-offset-ms"), process.env.DTQ_CLOCK_OFFSET_MS)
   const worker = await Worker.start({
-    url: resolveNatsUrl(stringFlag(args, "nats")),
+    ...natsTarget(args),
     ...(id === undefined ? {} : { id }),
     slots: intFlag(args, "slots", 1, 4096) ?? 4,
     ...(intFlag(args, "prefetch", 0, 65536) === undefined ? {} : { prefetch: intFlag(args, "prefetch", 0, 65536) as number }),

@@ -10,7 +10,9 @@ import { foldMessage } from "../projections/fold-message.ts"
 import { restoreSnapshot, takeSnapshot } from "../projections/snapshot.ts"
 import { emptyState, type ClusterState } from "../projections/state.ts"
 import { connectCluster } from "../nats/connection.ts"
+import type { NatsCredentials } from "../nats/credentials.ts"
 import { AppendRefused, EventLog, type RawEvent, type Tail } from "../nats/event-log.ts"
+import { retryPromise } from "../nats/retry.ts"
 import { LeaderLease, type LeaderRecord } from "../nats/leader-lease.ts"
 import { SnapshotStore, type StoredSnapshot } from "../nats/snapshot-store.ts"
 import { HEARTBEAT_ALL, eventTypeSubject } from "../nats/subjects.ts"
@@ -31,6 +33,8 @@ import { isSkewed } from "../projections/clock-skew.ts"
 
 export type CoordinatorOptions = {
   readonly url: string
+  /** NATS credentials and TLS (docs/operations.md). */
+  readonly credentials?: NatsCredentials
   readonly id?: string
   /** A worker silent this long is declared lost and its tasks are re-leased. Default 5000 ms. */
   readonly workerTimeoutMs?: number
@@ -56,6 +60,9 @@ export type CoordinatorOptions = {
 }
 
 const TERM_SUBJECT = eventTypeSubject("CoordinatorElected", TERM_KEY)
+/** A term claim that loses a race or is set aside is retried on this backoff, then the campaign backs off. */
+const CLAIM_RETRY = { times: 8, baseMs: 50, maxMs: 1000 } as const
+const CAMPAIGN_BACKOFF = { baseMs: 250, maxMs: 10_000 } as const
 const SNAPSHOTS_KEPT = 3
 
 export type SnapshotInfo = { readonly seq: number; readonly name: string; readonly size: number; readonly at: number; readonly how: "written" | "loaded" }
@@ -81,6 +88,8 @@ export class Coordinator {
   #epoch = 0
   #leading = false
   #claiming = false
+  #campaignFailures = 0
+  #nextCampaignAt = 0
   #stopped = false
   #graceSince = 0
   #lastTickAt = 0
@@ -133,7 +142,7 @@ export class Coordinator {
 
   static async start(options: CoordinatorOptions): Promise<Coordinator> {
     const id = options.id ?? newProcessId("c")
-    const nc = await connectCluster(options.url, { name: `dtq-coordinator-${id}` })
+    const nc = await connectCluster(options.url, { name: `dtq-coordinator-${id}`, ...(options.credentials === undefined ? {} : { credentials: options.credentials }) })
     try {
       const replicas = options.replicas === undefined ? {} : { replicas: options.replicas }
       const log = await EventLog.open(nc, replicas)
@@ -217,7 +226,7 @@ export class Coordinator {
 
   /** A standby tries to take the lease; once it has it, it claims a term. */
   async #campaign(): Promise<void> {
-    if (this.#leading || this.#claiming || this.#stopped) return
+    if (this.#leading || this.#claiming || this.#stopped || Date.now() < this.#nextCampaignAt) return
     this.#claiming = true
     try {
       if (!(await this.#lease.tryAcquire(this.#record()))) return
@@ -226,35 +235,54 @@ export class Coordinator {
       // Renew from the moment the lease is ours: claiming a term can take a while during a fail-over.
       this.#startRenewing()
       await this.#claim()
+      this.#campaignFailures = 0
       if (!this.#leading) await this.#letGo()
     } catch (error) {
-      this.#say(`could not take over: ${(error as Error).message}`)
+      // Back off before the next campaign: whatever keeps a claim from landing must not turn into a loop.
+      this.#campaignFailures++
+      const delay = Math.min(CAMPAIGN_BACKOFF.maxMs, CAMPAIGN_BACKOFF.baseMs * 2 ** Math.min(this.#campaignFailures, 16))
+      this.#nextCampaignAt = Date.now() + delay
+      this.#say(`could not take over: ${(error as Error).message}; trying again in ${delay} ms`)
       await this.#letGo()
     } finally {
       this.#claiming = false
     }
   }
 
-  /** Starts a new term: CoordinatorElected with the next epoch, a compare-and-set on the term subject. */
+  /**
+   * Starts a new term: CoordinatorElected with the next epoch, a compare-and-set on the term subject. A claim
+   * that loses the race or is set aside is retried on a backoff Schedule (never in a tight loop), a bounded
+   * number of times; then the lease is let go and the next campaign waits longer still (#campaignBackoff).
+   */
   async #claim(): Promise<void> {
-    for (let tries = 0; tries < 20 && !this.#stopped; tries++) {
-      await this.#waitFolded(await this.log.lastSeq())
-      const epoch = this.state.epoch + 1
-      const event: DtqEvent = { type: "CoordinatorElected", ...this.#envelope(), epoch, host: hostname(), pid: process.pid }
-      // Read from the stream, not from folding: a coordinator that started from a snapshot never saw old terms.
-      const termSeq = await this.log.lastSeqOn(TERM_SUBJECT)
-      try {
-        const seq = await this.#append(event, { expectLastSubjectSeq: termSeq })
-        this.#epoch = epoch
-        await this.#waitFolded(seq)
-        if (this.state.epoch === epoch && this.state.leaderId === this.id) return this.#lead()
-      } catch (error) {
-        if (!(error instanceof AppendRefused)) throw error
-        // Another term was claimed meanwhile (by a leader whose lease had not expired): catch up, retry.
-        await new Promise((r) => setTimeout(r, 50))
-      }
+    await retryPromise(async () => {
+      if (this.#stopped) return
+      if (!(await this.#claimOnce())) throw new Error("the term claim was not applied")
+    }, CLAIM_RETRY).catch((error: unknown) => {
+      throw new Error(`could not claim a coordinator term: ${(error as Error).message}`)
+    })
+    if (!this.#stopped) this.#lead()
+  }
+
+  /** One claim; true once it is folded as the current term. */
+  async #claimOnce(): Promise<boolean> {
+    await this.#waitFolded(await this.log.lastSeq())
+    const epoch = this.state.epoch + 1
+    const event: DtqEvent = { type: "CoordinatorElected", ...this.#envelope(), epoch, host: hostname(), pid: process.pid }
+    // Read from the stream, not from folding: a coordinator that started from a snapshot never saw old terms.
+    const termSeq = await this.log.lastSeqOn(TERM_SUBJECT)
+    try {
+      const seq = await this.#append(event, { expectLastSubjectSeq: termSeq })
+      this.#epoch = epoch
+      await this.#waitFolded(seq)
+      if (this.state.epoch === epoch && this.state.leaderId === this.id) return true
+      this.#say(`the claim of epoch ${epoch} was not applied (${this.state.recentRejected.at(-1)?.reason ?? "another term landed first"}); retrying`)
+      return false
+    } catch (error) {
+      if (!(error instanceof AppendRefused)) throw error
+      // Another term was claimed meanwhile (by a leader whose lease had not expired): catch up, retry.
+      return false
     }
-    throw new Error("could not claim a coordinator term: the term subject keeps changing")
   }
 
   /** Resolves once the fold has reached `seq`; rejects after `timeoutMs` (a claim must not hang on a stalled log). */

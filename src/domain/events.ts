@@ -316,6 +316,7 @@ export const routingKey = (event: DtqEvent): string => {
     case "ProgressBeat":
     case "TaskCompleted":
     case "TaskFailed":
+    case "GradientReported": // a fact of its worker (before 0.2 on its job's subject: subject-scheme.ts)
     case "TaskLeased":
     case "TaskReclaimed":
     case "AttemptAborted":

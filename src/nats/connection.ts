@@ -1,6 +1,7 @@
 // Connecting to the cluster. One-shot commands fail fast with ClusterUnreachable; long-lived roles
 // (coordinator, worker) reconnect forever, riding through a server restart.
 import { connect, type NatsConnection } from "@nats-io/transport-node"
+import { authOptions, redact, redactUrl, type NatsCredentials } from "./credentials.ts"
 import { ClusterUnreachable } from "./errors.ts"
 
 export const DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
@@ -14,13 +15,15 @@ export type ConnectOptions = {
   readonly reconnectForever?: boolean
   /** How long the first connection may take, in ms. Default 3000. */
   readonly timeoutMs?: number
+  /** User/password, token, nkey, creds and TLS (see credentials.ts); user info in the URL counts too. */
+  readonly credentials?: NatsCredentials
 }
 
 export const connectCluster = async (url: string, options: ConnectOptions): Promise<NatsConnection> => {
-  const servers = url.split(",").map((s) => s.trim()).filter((s) => s !== "")
+  const { secrets, ...auth } = authOptions(url, options.credentials)
   try {
     return await connect({
-      servers,
+      ...auth,
       name: options.name,
       noAsyncTraces: true, // hot paths: async stack traces cost about a third of the throughput
       timeout: options.timeoutMs ?? 3000,
@@ -30,7 +33,7 @@ export const connectCluster = async (url: string, options: ConnectOptions): Prom
       maxPingOut: 3
     })
   } catch (error) {
-    throw new ClusterUnreachable({ url, detail: describeConnectError(error) })
+    throw new ClusterUnreachable({ url: redactUrl(url), detail: redact(describeConnectError(error), secrets) })
   }
 }
 
@@ -38,5 +41,9 @@ const describeConnectError = (error: unknown): string => {
   const text = error instanceof Error ? error.message : String(error)
   const cause = error instanceof Error && error.cause instanceof Error ? error.cause.message : ""
   const detail = cause === "" || text.includes(cause) ? text : `${text} (${cause})`
-  return detail.replace(/\s+/g, " ").trim()
+  const flat = detail.replace(/\s+/g, " ").trim()
+  // Name the cause in words a user acts on; the library's own text follows.
+  if (/authorization violation|authentication/i.test(flat)) return `the server refused the credentials (${flat})`
+  if (/certificate|self[- ]signed|tls|ssl|handshake/i.test(flat)) return `TLS failed: ${flat}`
+  return flat
 }

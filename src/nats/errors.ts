@@ -21,3 +21,14 @@ export class LocalServerError extends Data.TaggedError("LocalServerError")<{ rea
     return this.detail
   }
 }
+
+/** A credential or TLS setting that cannot be used (a missing seed or creds file, a password without a user): exit code 3. */
+export class CredentialsUnusable extends Data.TaggedError("CredentialsUnusable")<{
+  readonly option: string
+  readonly file: string | undefined
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `cannot connect to NATS: ${this.option}${this.file === undefined ? "" : ` file ${this.file}`} ${this.detail}`
+  }
+}

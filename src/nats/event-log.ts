@@ -119,6 +119,17 @@ export class EventLog {
     return this.#follow(subject, await this.lastSeq(), () => this.lastSeqOn(subject), onEvent)
   }
 
+  /** Delivers the events stored on one subject from sequence `fromSeq` on, in order, until stopped. */
+  followSubjectFrom(subject: string, fromSeq: number, onEvent: OnRawEvent): Promise<Tail> {
+    return this.#follow(subject, Math.max(0, fromSeq - 1), () => this.lastSeqOn(subject), onEvent)
+  }
+
+  /** The sequence of the oldest stored event (above 1 once the log was compacted). */
+  async firstSeq(): Promise<number> {
+    const info = await retryPromise(() => this.jsm.streams.info(EVENTS_STREAM), READ_RETRY)
+    return info.state.first_seq
+  }
+
   /**
    * An ordered consumer from `after + 1` that heals itself. If its iterator ends for any reason but a
    * stop, or if a watchdog sees the stream ahead of what was delivered twice in a row (a consumer that

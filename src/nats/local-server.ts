@@ -52,6 +52,8 @@ export type LocalServerOptions = {
   readonly storeDir: string
   /** Cluster membership: this server's route port and the routes of its peers. */
   readonly cluster?: { readonly name: string; readonly routePort: number; readonly routes: ReadonlyArray<string>; readonly serverName: string }
+  /** More server configuration (authorization, TLS), as nats-server config text (dtq secure-config writes it). */
+  readonly config?: string
   /** Where the server's own log goes (default: discarded). */
   readonly logFile?: string
 }
@@ -73,20 +75,22 @@ export const startLocalServer = async (options: LocalServerOptions): Promise<Loc
   const port = options.port ?? (await freePort())
   mkdirSync(options.storeDir, { recursive: true })
   const args = ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", options.storeDir]
+  const config: string[] = []
   if (options.cluster !== undefined) {
-    const configFile = join(options.storeDir, "cluster.conf")
     // JetStream clustering needs a server name and cluster block; a config file keeps the flags readable.
-    writeFileSync(
-      configFile,
-      [
-        `server_name: ${options.cluster.serverName}`,
-        `cluster {`,
-        `  name: ${options.cluster.name}`,
-        `  listen: 127.0.0.1:${options.cluster.routePort}`,
-        `  routes: [${options.cluster.routes.map((r) => `"${r}"`).join(", ")}]`,
-        `}`
-      ].join("\n")
+    config.push(
+      `server_name: ${options.cluster.serverName}`,
+      `cluster {`,
+      `  name: ${options.cluster.name}`,
+      `  listen: 127.0.0.1:${options.cluster.routePort}`,
+      `  routes: [${options.cluster.routes.map((r) => `"${r}"`).join(", ")}]`,
+      `}`
     )
+  }
+  if (options.config !== undefined) config.push(options.config)
+  if (config.length > 0) {
+    const configFile = join(options.storeDir, options.cluster === undefined ? "server.conf" : "cluster.conf")
+    writeFileSync(configFile, config.join("\n") + "\n", { mode: 0o600 })
     args.push("-c", configFile)
   }
   if (options.logFile !== undefined) args.push("-l", options.logFile)

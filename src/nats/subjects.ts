@@ -1,13 +1,13 @@
 // The subject scheme (docs/events.md). Events: `dtq.ev.<Type>.<key>`, where key is the worker or job the
 // event concerns, so `nats sub 'dtq.ev.*.j-abc'` follows one job and a worker receives its leases on
 // `dtq.ev.TaskLeased.<workerId>`. Everything outside `dtq.ev.>` is core NATS and never stored.
-import { routingKey, type DtqEvent, type EventType } from "../domain/events.ts"
+import { eventSubjectOf, eventTypeSubjectOf } from "../domain/subject-scheme.ts"
 
 export const EVENTS_STREAM = "DTQ_EVENTS"
 export const EVENTS_SUBJECTS = "dtq.ev.>"
 
-export const eventSubject = (event: DtqEvent): string => `dtq.ev.${event.type}.${routingKey(event)}`
-export const eventTypeSubject = (type: EventType, key = "*"): string => `dtq.ev.${type}.${key}`
+export const eventSubject = eventSubjectOf
+export const eventTypeSubject = eventTypeSubjectOf
 export const leaseSubject = (workerId: string): string => `dtq.ev.TaskLeased.${workerId}`
 
 /** Request/reply to the leading coordinator: info, jobs, job, workers. */

@@ -14,6 +14,7 @@ import { foldMessage } from "../projections/fold-message.ts"
 import { emptyState, isFinished, type ClusterState, type JobPhase } from "../projections/state.ts"
 import { jobBlocker, jobView, jobsView, workersView, type JobView, type WorkerView } from "../projections/views.ts"
 import { connectCluster } from "../nats/connection.ts"
+import type { NatsCredentials } from "../nats/credentials.ts"
 import { AppendRefused, EventLog } from "../nats/event-log.ts"
 import { CHAT_SUBJECT, EVENTS_STREAM, controlSubject, eventTypeSubject } from "../nats/subjects.ts"
 import { DatasetStore } from "../nats/dataset-store.ts"
@@ -132,9 +133,9 @@ export class Client {
    * Connects; throws ClusterUnreachable when the server cannot be reached. Once connected it rides through
    * a server restart (a producer waiting for its job keeps waiting).
    */
-  static async connect(url: string): Promise<Client> {
+  static async connect(url: string, credentials: NatsCredentials = {}): Promise<Client> {
     const id = newProcessId("p")
-    const nc = await connectCluster(url, { name: `dtq-producer-${id}` })
+    const nc = await connectCluster(url, { name: `dtq-producer-${id}`, credentials })
     try {
       return new Client(nc, await EventLog.open(nc), id)
     } catch (error) {

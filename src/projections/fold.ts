@@ -64,9 +64,14 @@ export const applyEvent = (state: ClusterState, at: number | Stored, event: DtqE
     return
   }
   const r = (reason: string) => reject(state, seq, `${event.type}: ${reason}`)
-  if (event.type === "CoordinatorElected" && event.epoch <= state.epoch) {
-    state.fencedCount++
-    return r(`epoch ${event.epoch} is not newer than the current epoch ${state.epoch}`)
+  // A term claim is valid only as exactly the next epoch: a forged jump (2^53-1, current+5) can neither
+  // push epochs out of the safe integers nor fence the real leader's next claim.
+  if (event.type === "CoordinatorElected" && event.epoch !== state.epoch + 1) {
+    if (event.epoch <= state.epoch) {
+      state.fencedCount++
+      return r(`epoch ${event.epoch} is not newer than the current epoch ${state.epoch}`)
+    }
+    return r(`epoch ${event.epoch} is not the next epoch ${state.epoch + 1}`)
   }
   state.eventsApplied++
   switch (event.type) {

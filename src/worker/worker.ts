@@ -7,6 +7,8 @@ import { decodeEvent } from "../domain/event-codec.ts"
 import type { DtqEvent, EventOf } from "../domain/events.ts"
 import { newEventId, newProcessId } from "../domain/ids.ts"
 import { connectCluster } from "../nats/connection.ts"
+import type { NatsCredentials } from "../nats/credentials.ts"
+import { TermWatch } from "./term-watch.ts"
 import { AppendRefused, EventLog, type Tail } from "../nats/event-log.ts"
 import { CHAT_SUBJECT, TASK_CHECK_QUEUE, eventTypeSubject, heartbeatSubject, leaseSubject, taskCheckSubject, workerPingSubject } from "../nats/subjects.ts"
 import { decodeInput } from "../tasks/codec.ts"
@@ -24,6 +26,8 @@ import { inferenceHandler } from "./infer-handler.ts"
 
 export type WorkerOptions = {
   readonly url: string
+  /** NATS credentials and TLS (docs/operations.md). */
+  readonly credentials?: NatsCredentials
   readonly id?: string
   /** Tasks run at once. Default 4. */
   readonly slots?: number
@@ -65,6 +69,8 @@ const MAX_BATCH_BYTES = 512 * 1024
 export const MAX_RESULT_BYTES = 256 * 1024
 const key = (l: { jobId: string; index: number; attempt: number }) => `${l.jobId}/${l.index}.${l.attempt}`
 const ENDED = ["JobCompleted", "JobFailed", "JobCancelled"] as const
+/** How long a decision of a term not yet seen claimed waits for that claim. */
+const TERM_WAIT_MS = 10_000
 
 export class Worker {
   readonly id: string
@@ -85,7 +91,9 @@ export class Worker {
   #failures: Failure[] = []
   #flushQueued = false
   readonly #unsent = new Set<Promise<void>>()
-  #maxEpoch = 0
+  #term: TermWatch | undefined
+  /** Decisions of a term this worker has not seen claimed yet: acted on once it is, dropped after a while. */
+  #pending: Array<{ readonly epoch: number; readonly at: number; readonly act: () => void }> = []
   #leases: Tail | undefined
   #draining = false
   #stopped = false
@@ -108,7 +116,7 @@ export class Worker {
 
   static async start(options: WorkerOptions): Promise<Worker> {
     const id = options.id ?? newProcessId("w")
-    const nc = await connectCluster(options.url, { name: `dtq-worker-${id}` })
+    const nc = await connectCluster(options.url, { name: `dtq-worker-${id}`, ...(options.credentials === undefined ? {} : { credentials: options.credentials }) })
     try {
       await refuseDuplicate(nc, id)
       const log = await EventLog.open(nc)
@@ -153,6 +161,8 @@ export class Worker {
         nc.subscribe(taskCheckSubject(task.name), { queue: TASK_CHECK_QUEUE, callback: (_e, msg) => void msg.respond(JSON.stringify(checkInput(task, msg.data))) })
       )
     )
+    this.#term = await TermWatch.start(this.log, () => this.#judgePending())
+    this.#timers.push(setInterval(() => this.#judgePending(), 1000))
     // Leases come from the log itself (stored, in order), and the consumer exists before the coordinator
     // can lease anything to us: it leases only after folding WorkerJoined.
     this.#leases = await this.log.followSubject(leaseSubject(this.id), (m) => this.#onLeases(m.data))
@@ -207,14 +217,42 @@ export class Worker {
     if (timer !== undefined) clearTimeout(timer)
   }
 
+  /**
+   * Acts on a decision only if it is of the current term: a deposed or forged term's decision is ignored
+   * (the fold fences it, so the work it would stop still counts as running); one of a newer term waits
+   * until that term's claim is seen (it is on its way), and is dropped if it never comes.
+   */
+  #byTerm(epoch: number, act: () => void): void {
+    const current = this.#term?.epoch ?? 0
+    if (epoch === current || current === 0) return act()
+    if (epoch > current) this.#pending.push({ epoch, at: Date.now(), act })
+  }
+
+  #judgePending(): void {
+    if (this.#pending.length === 0) return
+    const current = this.#term?.epoch ?? 0
+    const now = Date.now()
+    const waiting = this.#pending
+    this.#pending = []
+    for (const p of waiting) {
+      if (p.epoch === current) p.act()
+      else if (p.epoch > current && now - p.at < TERM_WAIT_MS) this.#pending.push(p)
+    }
+  }
+
   #onAbort(data: Uint8Array): void {
     const decoded = decodeEvent(data)
     if (!decoded.ok || (decoded.event.type !== "TaskReclaimed" && decoded.event.type !== "AttemptAborted")) return
-    const k = key(decoded.event)
+    const event = decoded.event
+    this.#byTerm(event.epoch, () => this.#abort(event))
+  }
+
+  #abort(event: { jobId: string; index: number; attempt: number; reason: string }): void {
+    const k = key(event)
     this.#queued.delete(k)
     const entry = this.#running.get(k)
     if (entry === undefined) return
-    entry.abort.abort(new Error(decoded.event.reason))
+    entry.abort.abort(new Error(event.reason))
     // The slot is free at once, even if the handler ignores its signal.
     this.#running.delete(k)
     this.#pump()
@@ -228,9 +266,9 @@ export class Worker {
     const decoded = decodeEvent(data)
     if (!decoded.ok || decoded.event.type !== "TaskLeased" || decoded.event.workerId !== this.id) return
     const event = decoded.event
-    // A lease of a deposed coordinator is not honoured: the log would not accept its result anyway.
-    if (event.epoch < this.#maxEpoch) return
-    this.#maxEpoch = event.epoch
+    // A lease of a deposed coordinator is not honoured: the log would not accept its result anyway. The term
+    // comes from the claims in the log (term-watch.ts), never from a lease, so no lease can raise it.
+    if (event.epoch < (this.#term?.epoch ?? 0)) return
     // A draining worker still honours leases that were on their way: it finishes all it was given.
     if (this.#stopped) return
     for (const lease of event.leases) {
@@ -293,8 +331,12 @@ export class Worker {
 
   #onJobEnded(data: Uint8Array): void {
     const decoded = decodeEvent(data)
-    if (!decoded.ok || !("jobId" in decoded.event)) return
+    if (!decoded.ok || !("jobId" in decoded.event) || !("epoch" in decoded.event)) return
     const jobId = decoded.event.jobId
+    this.#byTerm(decoded.event.epoch, () => this.#endJob(jobId))
+  }
+
+  #endJob(jobId: string): void {
     for (const [k, lease] of this.#queued) if (lease.jobId === jobId) this.#queued.delete(k)
     for (const entry of this.#running.values()) {
       if (entry.lease.jobId === jobId) entry.abort.abort(new Error(`job ${jobId} ended`))
@@ -396,6 +438,7 @@ export class Worker {
     await this.#write({ type: "WorkerLeft", ...this.#envelope(), workerId: this.id }).catch(() => undefined)
     for (const sub of this.#subscriptions) sub.unsubscribe()
     await this.#leases?.stop()
+    await this.#term?.stop()
     await this.nc.drain().catch(() => undefined)
   }
 }

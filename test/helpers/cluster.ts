@@ -7,6 +7,7 @@ import { join } from "node:path"
 import { freePort, startLocalServer, type LocalServer } from "../../src/nats/local-server.ts"
 import { CLI_PATH, spawnRole, stopChild, type Child } from "../../src/cli/local-cluster.ts"
 import { Client } from "../../src/producer/client.ts"
+import type { NatsCredentials } from "../../src/nats/credentials.ts"
 
 export type TestCluster = {
   readonly url: string
@@ -29,14 +30,25 @@ export type TestCluster = {
 
 export type CliResult = { readonly code: number | null; readonly stdout: string; readonly stderr: string }
 /** stdin, a kill-after bound, and the directory to run in (default: this process's). */
-export type RunOptions = { readonly input?: string; readonly timeoutMs?: number; readonly cwd?: string }
+export type RunOptions = { readonly input?: string; readonly timeoutMs?: number; readonly cwd?: string; readonly env?: Record<string, string> }
 
 const VERBOSE = process.env.DTQ_TEST_VERBOSE !== undefined
 
-export const startTestCluster = async (): Promise<TestCluster> => {
+/** A secured server: its configuration and the credential flags of each role. */
+export type TestSecurity = {
+  readonly config: string
+  readonly coordinator: ReadonlyArray<string>
+  readonly worker: (id: string) => ReadonlyArray<string>
+  /** For the CLI (producer) and cluster.client(). */
+  readonly producer: ReadonlyArray<string>
+  readonly clientCredentials: NatsCredentials
+}
+
+export const startTestCluster = async (security?: TestSecurity): Promise<TestCluster> => {
   const storeDir = mkdtempSync(join(tmpdir(), "dtq-test-"))
   const httpPort = await freePort()
-  let server = await startLocalServer({ storeDir, httpPort })
+  const config = security === undefined ? {} : { config: security.config, ...(process.env.DTQ_TEST_SERVER_LOG === undefined ? {} : { logFile: process.env.DTQ_TEST_SERVER_LOG }) }
+  let server = await startLocalServer({ storeDir, httpPort, ...config })
   const children: Child[] = []
   const clients: Client[] = []
   const output = VERBOSE ? (name: string, line: string) => process.stderr.write(`${name}| ${line}\n`) : undefined
@@ -48,26 +60,26 @@ export const startTestCluster = async (): Promise<TestCluster> => {
       return server
     },
     coordinator: async (args = []) => {
-      const child = await spawnRole("coordinator", ["coordinator", "--nats", url, ...args], /leading as/, output)
+      const child = await spawnRole("coordinator", ["coordinator", "--nats", url, ...(security?.coordinator ?? []), ...args], /leading as/, output)
       children.push(child)
       return child
     },
     standby: async (args = []) => {
-      const child = await spawnRole("standby", ["coordinator", "--nats", url, ...args], /standing by/, output)
+      const child = await spawnRole("standby", ["coordinator", "--nats", url, ...(security?.coordinator ?? []), ...args], /standing by/, output)
       children.push(child)
       return child
     },
     worker: async (id, args = []) => {
-      const child = await spawnRole(id, ["worker", "--nats", url, "--id", id, ...args], /joined with/, output)
+      const child = await spawnRole(id, ["worker", "--nats", url, "--id", id, ...(security?.worker(id) ?? []), ...args], /joined with/, output)
       children.push(child)
       return child
     },
     client: async () => {
-      const client = await Client.connect(url)
+      const client = await Client.connect(url, security?.clientCredentials)
       clients.push(client)
       return client
     },
-    cli: (args, options = {}) => runCli([...args, ...(args.includes("--nats") ? [] : ["--nats", url])], options),
+    cli: (args, options = {}) => runCli([...args, ...(args.includes("--nats") ? [] : ["--nats", url, ...(security?.producer ?? [])])], options),
     connections: async () => {
       const response = await fetch(`${server.monitorUrl}/connz?limit=1024`)
       const body = (await response.json()) as { connections?: Array<{ name?: string }> }
@@ -80,7 +92,7 @@ export const startTestCluster = async (): Promise<TestCluster> => {
     },
     restartServer: async () => {
       await server.stop()
-      server = await startLocalServer({ storeDir, port: server.port, httpPort })
+      server = await startLocalServer({ storeDir, port: server.port, httpPort, ...config })
     },
     cleanup: async () => {
       await Promise.all(clients.map((c) => c.close()))
@@ -98,7 +110,11 @@ export const runCli = (args: string[], options: RunOptions = {}): Promise<CliRes
 /** Runs `node ARGS` (this Node) to its end (killed after `timeoutMs`, default 60 s). */
 export const runNode = (args: string[], options: RunOptions = {}): Promise<CliResult> =>
   new Promise((resolve) => {
-    const child = spawn(process.execPath, args, { stdio: ["pipe", "pipe", "pipe"], ...(options.cwd === undefined ? {} : { cwd: options.cwd }) })
+    const child = spawn(process.execPath, args, {
+      stdio: ["pipe", "pipe", "pipe"],
+      env: { ...process.env, ...options.env },
+      ...(options.cwd === undefined ? {} : { cwd: options.cwd })
+    })
     let stdout = ""
     let stderr = ""
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()))

@@ -55,7 +55,18 @@ describe("parseArgs", () => {
   })
 
   it("common flags are accepted by every command", () => {
-    expect(COMMON_FLAGS).toEqual({ nats: "string", help: "boolean" })
+    expect(COMMON_FLAGS).toEqual({
+      nats: "string",
+      help: "boolean",
+      user: "string",
+      password: "string",
+      token: "string",
+      nkey: "string",
+      creds: "string",
+      "tls-ca": "string",
+      "tls-cert": "string",
+      "tls-key": "string"
+    })
     expect(parseArgs("jobs", ["--help", "--nats", "nats://x"], {})).toEqual({ positional: [], flags: { help: true, nats: "nats://x" } })
   })
 

@@ -283,15 +283,26 @@ describe("epochs and fencing", () => {
   })
 
   it("a CoordinatorElected with a non-newer epoch is fenced", () => {
-    const log = new F.Log().apply(F.coordinatorElected(2, { ts: 1000, by: "c2" }))
+    const log = new F.Log().apply(F.coordinatorElected(1, { ts: 900, by: "c1" })).apply(F.coordinatorElected(2, { ts: 1000, by: "c2" }))
     log.apply(F.coordinatorElected(2, { ts: 1100, by: "c3" }))
     expect(log.state).toMatchObject({ epoch: 2, leaderId: "c2", leaderSince: 1000, fencedCount: 1, rejectedCount: 1 })
     expect(log.rejectedReasons[0]).toBe("CoordinatorElected: epoch 2 is not newer than the current epoch 2")
     log.apply(F.coordinatorElected(1, { ts: 1200, by: "c4" }))
     expect(log.state).toMatchObject({ epoch: 2, leaderId: "c2", fencedCount: 2, rejectedCount: 2 })
-    // Epochs may jump forward.
-    log.apply(F.coordinatorElected(7, { ts: 1300, by: "c5" }))
-    expect(log.state).toMatchObject({ epoch: 7, leaderId: "c5", leaderSince: 1300, fencedCount: 2 })
+  })
+
+  it("a term claim is valid only as exactly the next epoch: jumps are set aside and the leader keeps leading", () => {
+    const log = new F.Log().apply(F.coordinatorElected(1, { ts: 900, by: "c1" }))
+    for (const epoch of [Number.MAX_SAFE_INTEGER, 6, 3]) log.apply(F.coordinatorElected(epoch, { ts: 1000, by: "forger" }))
+    expect(log.state).toMatchObject({ epoch: 1, leaderId: "c1", leaderSince: 900, rejectedCount: 3, fencedCount: 0 })
+    expect(log.rejectedReasons).toEqual([
+      `CoordinatorElected: epoch ${Number.MAX_SAFE_INTEGER} is not the next epoch 2`,
+      "CoordinatorElected: epoch 6 is not the next epoch 2",
+      "CoordinatorElected: epoch 3 is not the next epoch 2"
+    ])
+    // The leader's own claim of the next term still lands.
+    log.apply(F.coordinatorElected(2, { ts: 1100, by: "c1" }))
+    expect(log.state).toMatchObject({ epoch: 2, leaderId: "c1" })
   })
 })
 
