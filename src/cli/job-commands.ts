@@ -1,6 +1,6 @@
 // One-shot producer commands: submit, inspect, control.
 import { Client, type Answer, type JobOutcome } from "../producer/client.ts"
-import { jobDetail, jobsTable, progressBar, workersTable, duration } from "../producer/format.ts"
+import { jobDetail, jobsTable, retentionLine, progressBar, workersTable, duration } from "../producer/format.ts"
 import { stateDigest } from "../projections/digest.ts"
 import { summaryView } from "../projections/views.ts"
 import type { InfoReply } from "../coordinator/control.ts"
@@ -104,9 +104,9 @@ const fromAnswer = <T>(answer: Answer<T>): T => {
 export const jobsCommand = async (argv: string[]): Promise<number> => {
   const args = parseArgs("jobs", argv, { json: "boolean" })
   return withClient(args, async (client) => {
-    const { jobs, total } = fromAnswer(await client.jobs())
-    if (boolFlag(args, "json")) json({ jobs, total })
-    else out(jobsTable(jobs, total))
+    const { jobs, total, retention } = fromAnswer(await client.jobs())
+    if (boolFlag(args, "json")) json({ jobs, total, ...(retention === undefined ? {} : { retention }) })
+    else out(jobsTable(jobs, total) + (retention === undefined ? "" : `\n${retentionLine(retention)}`))
     return 0
   })
 }

@@ -38,7 +38,9 @@ export const coordinatorCommand = async (argv: string[]): Promise<number> => {
     "snapshot-every": "string",
     "no-snapshots": "boolean",
     replicas: "string",
-    sharing: "string"
+    sharing: "string",
+    "retain-ms": "string",
+    "retain-jobs": "string"
   })
   if (args.positional.length > 0) throw new UsageError(`dtq coordinator takes no arguments, got ${args.positional.join(" ")}`)
   const sharing = stringFlag(args, "sharing")
@@ -52,6 +54,10 @@ export const coordinatorCommand = async (argv: string[]): Promise<number> => {
     ...optional("snapshotEvery", intFlag(args, "snapshot-every", 1, 100_000_000)),
     ...optional("replicas", intFlag(args, "replicas", 1, 5)),
     ...optional("sharing", sharing),
+    retention: {
+      ...optional("maxAgeMs", intFlag(args, "retain-ms", 0, 3650 * 86_400_000)),
+      ...optional("maxJobs", intFlag(args, "retain-jobs", 0, 10_000_000))
+    },
     noSnapshots: boolFlag(args, "no-snapshots"),
     log: say,
     onDeposed: (by, epoch) => say(`deposed by ${by} (epoch ${epoch}); standing by`)

@@ -66,7 +66,10 @@ export const serveControl = (coordinator: Coordinator): Subscription[] => {
         summary: summaryView(state)
       }
     }),
-    handle("jobs", () => jobsView(coordinator.state)),
+    handle("jobs", () => {
+      const view = jobsView(coordinator.state)
+      return { ...view, retention: { ...view.retention, policy: coordinator.retention } }
+    }),
     handle("job", (msg) => {
       const jobId = String(requestBody(msg).jobId ?? "")
       const job = coordinator.state.jobs.get(jobId)

@@ -26,6 +26,8 @@ import { DatasetStore } from "../nats/dataset-store.ts"
 import { ModelStore } from "../nats/model-store.ts"
 import { PredictionStore } from "../nats/prediction-store.ts"
 import { PredictionWriter, type PredictionsDraft } from "./predictions.ts"
+import { expiredJobs } from "./retention.ts"
+import { DEFAULT_RETENTION, retentionProblem, type RetentionPolicy } from "../domain/retention-policy.ts"
 
 export type CoordinatorOptions = {
   readonly url: string
@@ -49,7 +51,12 @@ export type CoordinatorOptions = {
   readonly onDeposed?: (by: string | undefined, epoch: number) => void
   /** How jobs of one priority level share the workers: `fair` (default) or `fifo` (see scheduler.ts). */
   readonly sharing?: "fair" | "fifo"
+  /** How long and how many finished jobs stay in the live state (retention.ts). Default 1 day, 1,000 jobs. */
+  readonly retention?: Partial<RetentionPolicy>
 }
+
+/** Retention is checked this often: finished jobs need not leave to the millisecond. */
+const RETENTION_CHECK_MS = 1000
 
 const TERM_SUBJECT = eventTypeSubject("CoordinatorElected", TERM_KEY)
 const SNAPSHOTS_KEPT = 3
@@ -91,6 +98,8 @@ export class Coordinator {
   #snapshotting = false
   #lastSnapshotSeq = 0
   #lastSnapshotAt = Date.now() // the interval counts from start, not from 1970
+  #lastRetentionAt = 0
+  readonly retention: RetentionPolicy
   /** Takeover timing, for the failover benchmark: when the lease was won and the first decision made. */
   readonly takeover = { leaseAt: 0, firstDecisionAt: 0 }
 
@@ -109,6 +118,9 @@ export class Coordinator {
     this.#options = options
     this.id = options.id
     this.tensors = stores.tensors
+    this.retention = { ...DEFAULT_RETENTION, ...options.retention }
+    const problem = retentionProblem(this.retention)
+    if (problem !== undefined) throw new Error(`bad retention policy: ${problem}`)
     this.#schedulerOptions = options.sharing === undefined ? DEFAULT_SCHEDULER_OPTIONS : { ...DEFAULT_SCHEDULER_OPTIONS, sharing: options.sharing }
     this.#trainer = new Trainer({ ...stores, decide: (draft) => this.#decideTraining(draft), say: (line) => this.#say(line) })
     // The predictions bucket is opened when the first inference job finishes (most clusters never need it).
@@ -416,6 +428,10 @@ export class Coordinator {
     for (const draft of lostWorkers(this.state, this.#heartbeats, this.#inFlight, now, this.#options.workerTimeoutMs ?? 5000)) this.#decide(draft, now)
     for (const draft of expiredAttempts(this.state, this.#inFlight, now, this.#graceSince)) this.#decide(draft, now)
     for (const draft of speculativeCopies(this.state, this.#inFlight, now)) this.#decide(draft, now)
+    if (now - this.#lastRetentionAt >= RETENTION_CHECK_MS) {
+      this.#lastRetentionAt = now
+      for (const draft of expiredJobs(this.state, this.#inFlight, now, this.retention)) this.#decide(draft, now)
+    }
     this.#schedule()
     this.#maybeSnapshot(now)
   }

@@ -11,7 +11,8 @@ import { InvalidInput, InvalidOutput } from "./errors.ts"
 import { awaitOutputs, watchJob, type AwaitOptions, type JobWatch } from "./task-jobs.ts"
 import { foldMessage } from "../projections/fold-message.ts"
 import { emptyState, isFinished, type ClusterState, type JobPhase } from "../projections/state.ts"
-import { jobBlocker, jobView, jobsView, workersView, type JobView, type WorkerView } from "../projections/views.ts"
+import { jobBlocker, jobView, jobsView, workersView, type JobView, type RetentionView, type WorkerView } from "../projections/views.ts"
+import type { RetentionPolicy } from "../domain/retention-policy.ts"
 import { connectCluster } from "../nats/connection.ts"
 import { EventLog } from "../nats/event-log.ts"
 import { CHAT_SUBJECT, controlSubject } from "../nats/subjects.ts"
@@ -277,7 +278,7 @@ export class Client {
   }
 
   /** The newest jobs (at most 500) and how many there are in all. */
-  jobs(): Promise<Answer<{ jobs: JobView[]; total: number }>> {
+  jobs(): Promise<Answer<{ jobs: JobView[]; total: number; retention?: RetentionView & { policy?: RetentionPolicy } }>> {
     return this.askOrReplay("jobs", {}, (state) => jobsView(state))
   }
 

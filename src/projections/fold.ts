@@ -22,6 +22,7 @@ import * as I from "./inference.ts"
 import { emptyRateWindow, recordRate } from "./rates.ts"
 import type { ResolvedInferSpec, ResolvedTrainSpec } from "../domain/job-spec.ts"
 import { batchResultProblem, classesOf, type BatchResult } from "../domain/infer-spec.ts"
+import { jobsExpired } from "./retention.ts"
 
 /** Records an event (or part of one) that was not applied, and why. */
 export const reject = (state: ClusterState, seq: number, reason: string): void => {
@@ -86,6 +87,8 @@ export const applyEvent = (state: ClusterState, seq: number, event: DtqEvent): v
         jobs: event.jobs.map((j) => ({ ...j }))
       }
       return
+    case "JobsExpired":
+      return jobsExpired(state, event, r)
     case "TasksScheduled":
       return withJob(state, event.jobId, r, (job) => (isFinished(job.phase) ? undefined : tasksScheduled(job, event, r)))
     case "JobRejected":

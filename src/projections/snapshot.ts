@@ -5,7 +5,8 @@ import { stateDigest } from "./digest.ts"
 import type { ClusterState } from "./state.ts"
 
 // 2: inference state, rate windows and the fair-share allocation.
-export const SNAPSHOT_VERSION = 2
+// 3: retention (expiredJobs); a finished job's per-task arrays freed.
+export const SNAPSHOT_VERSION = 3
 
 export type SnapshotHeader = { readonly version: number; readonly seq: number; readonly digest: string; readonly takenAt: number }
 

@@ -119,6 +119,8 @@ export type ClusterState = {
   duplicateResults: number // results for a task that already had one
   readonly recentRejected: RejectedRecord[] // newest last, bounded
   allocation: Allocation | undefined
+  /** Finished jobs that left the state by retention (JobsExpired), in all. */
+  expiredJobs: number
 }
 
 export const RECENT_REJECTED_LIMIT = 50
@@ -137,7 +139,8 @@ export const emptyState = (): ClusterState => ({
   fencedCount: 0,
   duplicateResults: 0,
   recentRejected: [],
-  allocation: undefined
+  allocation: undefined,
+  expiredJobs: 0
 })
 
 export const runKey = (index: number, attempt: number): string => `${index}.${attempt}`

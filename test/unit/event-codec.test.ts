@@ -33,6 +33,7 @@ const samples: DtqEvent[] = [
   F.jobFailed("j-1", "task 2 failed"),
   F.jobCancelled("j-1", "by request"),
   F.workerLost("w-1"),
+  F.jobsExpired(["j-1", "j-2"]),
   ...F.trainingEvents("j-1"),
   ...F.inferenceEvents("j-1")
 ]
@@ -49,7 +50,7 @@ const encode = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.str
 describe("round trips", () => {
   it("the samples cover every event type", () => {
     expect(new Set(samples.map((e) => e.type))).toEqual(new Set(EVENT_TYPES))
-    expect(EVENT_TYPES).toHaveLength(30)
+    expect(EVENT_TYPES).toHaveLength(31)
     expect(EVENT_TYPES).toContain("AttemptAborted")
   })
 

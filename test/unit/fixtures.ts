@@ -153,6 +153,13 @@ export const jobCancelled = (jobId: string, reason: string, o: Decided = {}): Ev
   reason
 })
 
+export const jobsExpired = (jobIds: string[], o: Decided = {}): EventOf<"JobsExpired"> => ({
+  type: "JobsExpired",
+  ...coordinatorEnvelope(o),
+  jobIds,
+  reason: "ended more than their retention ago"
+})
+
 export const workerLost = (workerId: string, o: Decided = {}): EventOf<"WorkerLost"> => ({
   type: "WorkerLost",
   ...coordinatorEnvelope(o),
