@@ -173,6 +173,13 @@ export const infoCommand = async (argv: string[]): Promise<number> => {
         `standbys     ${info.standbys.length === 0 ? "none" : info.standbys.map((s) => `${s.id} on ${s.host} pid ${s.pid} (applied #${s.appliedSeq})`).join(", ")}`,
         `applied seq  ${info.appliedSeq} of ${info.streamLastSeq} in the stream (${info.streamReplicas} replica${info.streamReplicas === 1 ? "" : "s"})`,
         `digest       ${info.digest}`,
+        ...(info.stream === undefined
+          ? []
+          : [
+              `stream       ${info.stream.messages} events from #${info.stream.firstSeq}, ${info.stream.bytes} bytes` +
+                ` (limits: ${info.stream.maxBytes > 0 ? `${info.stream.maxBytes} bytes` : "no byte limit"}, ${info.stream.maxMsgs > 0 ? `${info.stream.maxMsgs} events` : "no event limit"})`,
+              ...(info.stream.full === null ? [] : [`STREAM FULL  since ${new Date(info.stream.full.at).toISOString()}: ${info.stream.full.message}`])
+            ]),
         `snapshot     ${info.snapshot === null ? "none" : `#${info.snapshot.seq} (${info.snapshot.name}, ${info.snapshot.size} bytes, ${info.snapshot.how} ${new Date(info.snapshot.at).toISOString()})`}`,
         `jobs         ${Object.entries(s.jobs).map(([k, v]) => `${v} ${k}`).join(", ")}`,
         `workers      ${Object.entries(s.workers).map(([k, v]) => `${v} ${k}`).join(", ")}`,

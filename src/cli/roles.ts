@@ -40,7 +40,9 @@ export const coordinatorCommand = async (argv: string[]): Promise<number> => {
     replicas: "string",
     sharing: "string",
     "retain-ms": "string",
-    "retain-jobs": "string"
+    "retain-jobs": "string",
+    "max-stream-bytes": "string",
+    "max-stream-msgs": "string"
   })
   if (args.positional.length > 0) throw new UsageError(`dtq coordinator takes no arguments, got ${args.positional.join(" ")}`)
   const sharing = stringFlag(args, "sharing")
@@ -58,6 +60,14 @@ export const coordinatorCommand = async (argv: string[]): Promise<number> => {
       ...optional("maxAgeMs", intFlag(args, "retain-ms", 0, 3650 * 86_400_000)),
       ...optional("maxJobs", intFlag(args, "retain-jobs", 0, 10_000_000))
     },
+    ...(stringFlag(args, "max-stream-bytes") === undefined && stringFlag(args, "max-stream-msgs") === undefined
+      ? {}
+      : {
+          streamLimits: {
+            ...optional("maxBytes", intFlag(args, "max-stream-bytes", 1_048_576, Number.MAX_SAFE_INTEGER)),
+            ...optional("maxMsgs", intFlag(args, "max-stream-msgs", 100, Number.MAX_SAFE_INTEGER))
+          }
+        }),
     noSnapshots: boolFlag(args, "no-snapshots"),
     log: say,
     onDeposed: (by, epoch) => say(`deposed by ${by} (epoch ${epoch}); standing by`)

@@ -20,6 +20,15 @@ export type InfoReply = {
   readonly standbys: ReadonlyArray<{ id: string; host: string; pid: number; appliedSeq: number }>
   readonly snapshot: SnapshotInfo | null
   readonly summary: ReturnType<typeof summaryView>
+  /** The stream's size and limits, and the last refusal of a full stream (until a write lands again). */
+  readonly stream?: {
+    readonly firstSeq: number
+    readonly messages: number
+    readonly bytes: number
+    readonly maxBytes: number
+    readonly maxMsgs: number
+    readonly full: { readonly at: number; readonly message: string } | null
+  }
 }
 
 const reply = (msg: Msg, value: unknown): void => {
@@ -63,7 +72,19 @@ export const serveControl = (coordinator: Coordinator): Subscription[] => {
         digest: stateDigest(state),
         standbys: coordinator.peers.filter((p) => !p.leading).map(({ id, host, pid, appliedSeq }) => ({ id, host, pid, appliedSeq })),
         snapshot: coordinator.lastSnapshot ?? null,
-        summary: summaryView(state)
+        summary: summaryView(state),
+        ...(stream === undefined
+          ? {}
+          : {
+              stream: {
+                firstSeq: stream.state.first_seq,
+                messages: stream.state.messages,
+                bytes: stream.state.bytes,
+                maxBytes: stream.config.max_bytes,
+                maxMsgs: stream.config.max_msgs,
+                full: coordinator.streamFull ?? null
+              }
+            })
       }
     }),
     handle("jobs", () => {

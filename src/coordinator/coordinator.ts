@@ -11,6 +11,8 @@ import { restoreSnapshot, takeSnapshot } from "../projections/snapshot.ts"
 import { emptyState, type ClusterState } from "../projections/state.ts"
 import { connectCluster } from "../nats/connection.ts"
 import { AppendRefused, EventLog, type RawEvent, type Tail } from "../nats/event-log.ts"
+import { StreamFull } from "../nats/errors.ts"
+import type { StreamLimits } from "../nats/streams.ts"
 import { LeaderLease, type LeaderRecord } from "../nats/leader-lease.ts"
 import { SnapshotStore, type StoredSnapshot } from "../nats/snapshot-store.ts"
 import { HEARTBEAT_ALL, eventTypeSubject } from "../nats/subjects.ts"
@@ -53,7 +55,12 @@ export type CoordinatorOptions = {
   readonly sharing?: "fair" | "fifo"
   /** How long and how many finished jobs stay in the live state (retention.ts). Default 1 day, 1,000 jobs. */
   readonly retention?: Partial<RetentionPolicy>
+  /** Size limits of the event stream (discard new: a full stream refuses writes, reported loudly). Default: none. */
+  readonly streamLimits?: StreamLimits
 }
+
+/** A full stream is reported at most this often (every refused decision would flood the log). */
+const FULL_REPORT_MS = 5000
 
 /** Retention is checked this often: finished jobs need not leave to the millisecond. */
 const RETENTION_CHECK_MS = 1000
@@ -99,6 +106,9 @@ export class Coordinator {
   #lastSnapshotSeq = 0
   #lastSnapshotAt = Date.now() // the interval counts from start, not from 1970
   #lastRetentionAt = 0
+  #fullReportedAt = 0
+  /** The last refusal of a full stream (shown by `dtq info`), until a write succeeds again. */
+  streamFull: { readonly at: number; readonly message: string } | undefined
   readonly retention: RetentionPolicy
   /** Takeover timing, for the failover benchmark: when the lease was won and the first decision made. */
   readonly takeover = { leaseAt: 0, firstDecisionAt: 0 }
@@ -140,7 +150,7 @@ export class Coordinator {
     const nc = await connectCluster(options.url, { name: `dtq-coordinator-${id}` })
     try {
       const replicas = options.replicas === undefined ? {} : { replicas: options.replicas }
-      const log = await EventLog.open(nc, replicas)
+      const log = await EventLog.open(nc, { ...replicas, ...(options.streamLimits === undefined ? {} : { limits: options.streamLimits }) })
       const lease = await LeaderLease.open(nc, { ttlMs: options.leaseTtlMs ?? 1000, ...replicas })
       const snapshots = options.noSnapshots === true ? undefined : await SnapshotStore.open(nc, replicas)
       const stores = { tensors: await TensorStore.open(nc, replicas), datasets: await DatasetStore.open(nc, replicas), models: await ModelStore.open(nc, replicas) }
@@ -172,7 +182,10 @@ export class Coordinator {
   }
 
   async #run(): Promise<void> {
-    await this.log.append({ type: "CoordinatorStarted", ...this.#envelope(), host: hostname(), pid: process.pid })
+    // A full stream must not keep a coordinator from starting: it is what an operator needs to compact.
+    await this.#append({ type: "CoordinatorStarted", ...this.#envelope(), host: hostname(), pid: process.pid }).catch((error: unknown) => {
+      if (!(error instanceof StreamFull)) throw error
+    })
     const t0 = performance.now()
     const from = await this.#loadSnapshot()
     const last = await this.log.lastSeq()
@@ -451,8 +464,30 @@ export class Coordinator {
     const now = Date.now()
     if (!this.#mayDecide(now)) return false
     const event = { ...draft, ...this.#envelope(now), epoch: this.#epoch } as DtqEvent
-    await this.log.append(event)
+    await this.#append(event)
     return true
+  }
+
+  /** Appends, and reports a full stream loudly (at most every 5 s), clearing the report once a write lands. */
+  async #append(event: DtqEvent): Promise<number> {
+    try {
+      const seq = await this.log.append(event)
+      if (this.streamFull !== undefined) {
+        this.streamFull = undefined
+        this.#say(`the event stream accepts events again`)
+      }
+      return seq
+    } catch (error) {
+      if (error instanceof StreamFull) {
+        const now = Date.now()
+        this.streamFull = { at: now, message: error.message }
+        if (now - this.#fullReportedAt >= FULL_REPORT_MS) {
+          this.#fullReportedAt = now
+          this.#options.log?.(`[coordinator ${this.id}] STREAM FULL: ${error.message}`)
+        }
+      }
+      throw error
+    }
   }
 
   /** A delayed job or a retry comes due at `at`: plan again right then, not at the next tick. */
@@ -476,11 +511,12 @@ export class Coordinator {
     }
     const release = this.#inFlight.hold(draft)
     this.#own.set(event.id, release)
-    this.log.append(event).catch((error: Error) => {
+    this.#append(event).catch((error: Error) => {
       if (!this.#own.has(event.id)) return
       this.#own.delete(event.id)
       release()
-      if (!this.#stopped) this.#say(`could not record ${event.type}: ${error.message}`)
+      // A full stream was reported by #append; the decision is made again once there is room.
+      if (!this.#stopped && !(error instanceof StreamFull)) this.#say(`could not record ${event.type}: ${error.message}`)
     })
   }
 

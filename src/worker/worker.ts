@@ -8,6 +8,7 @@ import type { DtqEvent, EventOf } from "../domain/events.ts"
 import { newEventId, newProcessId } from "../domain/ids.ts"
 import { connectCluster } from "../nats/connection.ts"
 import { AppendRefused, EventLog, type Tail } from "../nats/event-log.ts"
+import { EventTooLarge, StreamFull } from "../nats/errors.ts"
 import { CHAT_SUBJECT, TASK_CHECK_QUEUE, eventTypeSubject, heartbeatSubject, leaseSubject, taskCheckSubject, workerPingSubject } from "../nats/subjects.ts"
 import { decodeInput } from "../tasks/codec.ts"
 import { jsonByteLength, jsonProblem } from "../domain/json.ts"
@@ -344,7 +345,13 @@ export class Worker {
       (error: Error) => {
         this.#unsent.delete(attempt)
         if (this.#stopped && this.nc.isClosed()) return
-        if (error instanceof AppendRefused) {
+        if (error instanceof StreamFull) {
+          // Nothing is lost: the fact is kept and sent again (same id) once the operator makes room.
+          this.#say(`STREAM FULL: ${error.message}; keeping it and retrying every 5 s`)
+          setTimeout(() => this.#send(event), 5000)
+          return
+        }
+        if (error instanceof AppendRefused || error instanceof EventTooLarge) {
           // Refused for good (too large, say): its tasks' leases run out and they are retried elsewhere.
           this.#say(`the log refused ${event.type} (${error.message}); not retrying it`)
           return

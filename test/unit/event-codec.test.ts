@@ -340,3 +340,16 @@ describe("decoding is total", () => {
     expect(() => decodeEvent(new TextEncoder().encode("[".repeat(100_000)))).not.toThrow()
   })
 })
+
+describe("bounds of the codec (issue 15)", () => {
+  it("strips fields an event's schema does not know: they are never carried into the state", () => {
+    const event = { ...F.workerLeft("w-1"), junk: "x".repeat(1000), nested: { deep: true } }
+    const decoded = decodeEvent(new TextEncoder().encode(JSON.stringify(event)))
+    expect(decoded.ok && Object.keys(decoded.event).sort()).toEqual(["id", "ts", "type", "v", "workerId", "writer"])
+  })
+
+  it("refuses a payload over the event size limit without parsing it", () => {
+    const decoded = decodeEvent(new Uint8Array(1_000_001).fill(32))
+    expect(decoded).toEqual({ ok: false, reason: "1000001 bytes, over the 1000000-byte event limit" })
+  })
+})
