@@ -42,7 +42,9 @@ export const coordinatorCommand = async (argv: string[]): Promise<number> => {
     "retain-ms": "string",
     "retain-jobs": "string",
     "max-stream-bytes": "string",
-    "max-stream-msgs": "string"
+    "max-stream-msgs": "string",
+    "compact-keep-events": "string",
+    "no-compaction": "boolean"
   })
   if (args.positional.length > 0) throw new UsageError(`dtq coordinator takes no arguments, got ${args.positional.join(" ")}`)
   const sharing = stringFlag(args, "sharing")
@@ -68,6 +70,8 @@ export const coordinatorCommand = async (argv: string[]): Promise<number> => {
             ...optional("maxMsgs", intFlag(args, "max-stream-msgs", 100, Number.MAX_SAFE_INTEGER))
           }
         }),
+    ...optional("compactKeepEvents", intFlag(args, "compact-keep-events", 0, Number.MAX_SAFE_INTEGER)),
+    noCompaction: boolFlag(args, "no-compaction"),
     noSnapshots: boolFlag(args, "no-snapshots"),
     log: say,
     onDeposed: (by, epoch) => say(`deposed by ${by} (epoch ${epoch}); standing by`)

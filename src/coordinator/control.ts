@@ -87,6 +87,11 @@ export const serveControl = (coordinator: Coordinator): Subscription[] => {
             })
       }
     }),
+    handle("compact", (msg) => {
+      const keep = Number(requestBody(msg).keepEvents ?? 0)
+      if (!Number.isInteger(keep) || keep < 0) return { compacted: false, reason: `keepEvents ${requestBody(msg).keepEvents} is not a whole number >= 0` }
+      return coordinator.compact(keep, "dtq compact")
+    }),
     handle("jobs", () => {
       const view = jobsView(coordinator.state)
       return { ...view, retention: { ...view.retention, policy: coordinator.retention } }

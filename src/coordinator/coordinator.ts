@@ -7,7 +7,8 @@ import type { NatsConnection, Subscription } from "@nats-io/transport-node"
 import { TERM_KEY, type DtqEvent } from "../domain/events.ts"
 import { newEventId, newProcessId } from "../domain/ids.ts"
 import { foldMessage } from "../projections/fold-message.ts"
-import { restoreSnapshot, takeSnapshot } from "../projections/snapshot.ts"
+import { takeSnapshot } from "../projections/snapshot.ts"
+import { recoveryStart } from "../nats/recovery.ts"
 import { emptyState, type ClusterState } from "../projections/state.ts"
 import { connectCluster } from "../nats/connection.ts"
 import { AppendRefused, EventLog, type RawEvent, type Tail } from "../nats/event-log.ts"
@@ -15,7 +16,7 @@ import { StreamFull } from "../nats/errors.ts"
 import type { StreamLimits } from "../nats/streams.ts"
 import { LeaderLease, type LeaderRecord } from "../nats/leader-lease.ts"
 import { SnapshotStore, type StoredSnapshot } from "../nats/snapshot-store.ts"
-import { HEARTBEAT_ALL, eventTypeSubject } from "../nats/subjects.ts"
+import { EVENTS_STREAM, HEARTBEAT_ALL, eventTypeSubject } from "../nats/subjects.ts"
 import { serveControl } from "./control.ts"
 import { expiredAttempts } from "./lease-expiry.ts"
 import { HeartbeatClock, lostWorkers } from "./liveness.ts"
@@ -57,7 +58,20 @@ export type CoordinatorOptions = {
   readonly retention?: Partial<RetentionPolicy>
   /** Size limits of the event stream (discard new: a full stream refuses writes, reported loudly). Default: none. */
   readonly streamLimits?: StreamLimits
+  /**
+   * Automatic compaction: after a snapshot, once the stream holds 10 % more than this many events, the
+   * older ones that the snapshot covers and no running job needs are purged. Default 1,000,000; undefined
+   * with `noCompaction`. `dtq compact` does it now.
+   */
+  readonly compactKeepEvents?: number
+  readonly noCompaction?: boolean
 }
+
+export const DEFAULT_COMPACT_KEEP_EVENTS = 1_000_000
+
+export type CompactResult =
+  | { readonly compacted: true; readonly throughSeq: number; readonly purged: number; readonly firstSeq: number; readonly snapshotSeq: number }
+  | { readonly compacted: false; readonly reason: string }
 
 /** A full stream is reported at most this often (every refused decision would flood the log). */
 const FULL_REPORT_MS = 5000
@@ -204,27 +218,20 @@ export class Coordinator {
 
   /** The newest snapshot that restores and verifies; returns the sequence to replay from. */
   async #loadSnapshot(): Promise<number> {
+    const first = (await this.log.jsm.streams.info(EVENTS_STREAM)).state.first_seq
+    if (this.#snapshots === undefined && first > 1) throw new Error(`the log starts at #${first} (compacted): a coordinator with --no-snapshots cannot recover it`)
     if (this.#snapshots === undefined) return 1
-    const first = (await this.log.jsm.streams.info("DTQ_EVENTS")).state.first_seq
-    for (const stored of await this.#snapshots.list()) {
-      const bytes = await this.#snapshots.read(stored.name).catch(() => null)
-      const restored = bytes === null ? { ok: false as const, reason: "unreadable" } : restoreSnapshot(bytes)
-      if (!restored.ok) {
-        this.#say(`skipped snapshot ${stored.name}: ${restored.reason}`)
-        continue
-      }
-      // A snapshot older than the log's start would leave a gap: only one that reaches the log is usable.
-      if (restored.header.seq + 1 < first) {
-        this.#say(`skipped snapshot ${stored.name}: it covers #${restored.header.seq}, the log starts at #${first}`)
-        continue
-      }
-      this.state = restored.state
-      this.#lastSnapshotSeq = restored.header.seq
-      this.#lastSnapshotAt = Date.now()
-      this.#snapshot = { seq: stored.seq, name: stored.name, size: stored.size, at: restored.header.takenAt, how: "loaded" }
-      return restored.header.seq + 1
+    const start = await recoveryStart(this.#snapshots, first, { say: (line) => this.#say(line) })
+    if (start.snapshot === undefined) {
+      // Compacted history with no snapshot that reaches it: starting empty would silently lose the jobs.
+      if (first > 1) throw new Error(`the log starts at #${first} (compacted) but no usable snapshot reaches it; restore the snapshot bucket dtq-snapshots`)
+      return 1
     }
-    return 1
+    this.state = start.state
+    this.#lastSnapshotSeq = start.fromSeq - 1
+    this.#lastSnapshotAt = Date.now()
+    this.#snapshot = { seq: start.snapshot.seq, name: start.snapshot.name, size: start.snapshot.size, at: start.snapshot.takenAt, how: "loaded" }
+    return start.fromSeq
   }
 
   #record(): LeaderRecord {
@@ -526,7 +533,43 @@ export class Coordinator {
     const every = this.#options.snapshotEvery ?? 20_000
     const interval = this.#options.snapshotIntervalMs ?? 60_000
     if (this.state.seq - this.#lastSnapshotSeq < every && now - this.#lastSnapshotAt < interval) return
-    void this.snapshotNow()
+    void this.snapshotNow().then(() => this.#maybeCompact())
+  }
+
+  async #maybeCompact(): Promise<void> {
+    if (this.#options.noCompaction === true) return
+    const keep = this.#options.compactKeepEvents ?? DEFAULT_COMPACT_KEEP_EVENTS
+    const info = await this.log.jsm.streams.info(EVENTS_STREAM).catch(() => undefined)
+    if (info === undefined || info.state.messages <= keep * 1.1) return
+    const result = await this.compact(keep, `automatic: more than ${keep} events`).catch((error: Error) => ({ compacted: false as const, reason: error.message }))
+    if (!result.compacted) this.#say(`automatic compaction skipped: ${result.reason}`)
+  }
+
+  /**
+   * Compaction: takes a snapshot, records LogCompacted, then purges the events that the snapshot covers,
+   * that are older than the newest `keepEvents`, and that no unfinished job needs (its history from its
+   * JobSubmitted on stays whole). Snapshots older than the purge point are deleted: none is ever needed again.
+   */
+  async compact(keepEvents: number, reason: string): Promise<CompactResult> {
+    if (!this.#leading) return { compacted: false, reason: "only the leader compacts" }
+    if (this.#snapshots === undefined) return { compacted: false, reason: "this coordinator runs without snapshots: nothing could replace the purged events" }
+    const snapshot = await this.snapshotNow()
+    if (snapshot === undefined) return { compacted: false, reason: "no snapshot could be written now (one is being written); try again" }
+    const info = await this.log.jsm.streams.info(EVENTS_STREAM)
+    let through = Math.min(snapshot.seq, info.state.last_seq - keepEvents)
+    for (const jobId of this.state.activeJobs) {
+      const job = this.state.jobs.get(jobId)
+      if (job !== undefined) through = Math.min(through, job.submittedSeq - 1)
+    }
+    if (through < info.state.first_seq) {
+      return { compacted: false, reason: `nothing to purge: the log starts at #${info.state.first_seq}, and the newest ${keepEvents} events, unfinished jobs' histories and events after snapshot #${snapshot.seq} stay` }
+    }
+    if (!this.#mayDecide(Date.now())) return { compacted: false, reason: "no longer leading" }
+    await this.#append({ type: "LogCompacted", ...this.#envelope(), epoch: this.#epoch, throughSeq: through, snapshotSeq: snapshot.seq, reason })
+    const purged = await this.log.jsm.streams.purge(EVENTS_STREAM, { seq: through + 1 })
+    await this.#snapshots.deleteOlderThan(through)
+    this.#say(`compacted the log: purged ${purged.purged} events through #${through}, behind snapshot #${snapshot.seq} (${reason})`)
+    return { compacted: true, throughSeq: through, purged: purged.purged, firstSeq: through + 1, snapshotSeq: snapshot.seq }
   }
 
   /** Writes a snapshot of the current state (the leader does this every N events or T seconds). */

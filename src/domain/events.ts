@@ -256,6 +256,17 @@ export const JobsExpired = Schema.Struct({
   reason: Schema.String
 })
 
+/**
+ * Compaction: the events through `throughSeq` are purged from the stream, behind the snapshot of
+ * `snapshotSeq` (>= throughSeq), which recovery starts from. Written before the purge, so it survives it.
+ */
+export const LogCompacted = Schema.Struct({
+  ...decision("LogCompacted"),
+  throughSeq: Count,
+  snapshotSeq: Count,
+  reason: Schema.String
+})
+
 export const TrainingFinished = Schema.Struct({
   ...decision("TrainingFinished"),
   jobId: Id,
@@ -302,7 +313,8 @@ export const EventSchemas = {
   BatchSizeChanged,
   PredictionsStored,
   SharesAllocated,
-  JobsExpired
+  JobsExpired,
+  LogCompacted
 } as const
 
 export type EventType = keyof typeof EventSchemas
@@ -321,7 +333,7 @@ export const TERM_KEY = "term"
 /** Allocations concern the whole cluster: one key, so `nats stream view` can follow them alone. */
 export const SHARES_KEY = "shares"
 
-/** Retention decisions concern many jobs: one key. */
+/** Retention and compaction decisions concern the whole cluster: one key. */
 export const RETENTION_KEY = "retention"
 
 /** The routing key of an event: the worker or job it concerns (used in its subject). */
@@ -343,6 +355,7 @@ export const routingKey = (event: DtqEvent): string => {
     case "SharesAllocated":
       return SHARES_KEY
     case "JobsExpired":
+    case "LogCompacted":
       return RETENTION_KEY
     case "CoordinatorStarted":
       return event.writer.id

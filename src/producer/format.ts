@@ -175,6 +175,8 @@ export const eventDetails = (event: DtqEvent): string => {
       return `${event.jobId}: ${event.predictions.rows} predictions in ${event.predictions.bucket}/${event.predictions.name}${event.accuracy === undefined ? "" : `, accuracy ${event.accuracy.toFixed(4)}`}`
     case "SharesAllocated":
       return `${event.capacity} leases: ${event.jobs.map((j) => `${j.jobId}=${j.quota}`).join(" ")} (${clip(event.reason, 60)})`
+    case "LogCompacted":
+      return `events through #${event.throughSeq} purged behind snapshot #${event.snapshotSeq} (${clip(event.reason, 60)})`
     case "JobsExpired":
       return `${event.jobIds.length} finished job(s) expired (${clip(event.reason, 60)}): ${event.jobIds.slice(0, 4).join(", ")}${event.jobIds.length > 4 ? `, … (+${event.jobIds.length - 4})` : ""}`
   }

@@ -22,7 +22,7 @@ import * as I from "./inference.ts"
 import { emptyRateWindow, recordRate } from "./rates.ts"
 import type { ResolvedInferSpec, ResolvedTrainSpec } from "../domain/job-spec.ts"
 import { batchResultProblem, classesOf, type BatchResult } from "../domain/infer-spec.ts"
-import { jobsExpired } from "./retention.ts"
+import { jobsExpired, logCompacted } from "./retention.ts"
 
 /** Records an event (or part of one) that was not applied, and why. */
 export const reject = (state: ClusterState, seq: number, reason: string): void => {
@@ -89,6 +89,8 @@ export const applyEvent = (state: ClusterState, seq: number, event: DtqEvent): v
       return
     case "JobsExpired":
       return jobsExpired(state, event, r)
+    case "LogCompacted":
+      return logCompacted(state, event)
     case "TasksScheduled":
       return withJob(state, event.jobId, r, (job) => (isFinished(job.phase) ? undefined : tasksScheduled(job, event, r)))
     case "JobRejected":
@@ -313,6 +315,7 @@ const jobSubmitted = (state: ClusterState, event: EventOf<"JobSubmitted">, r: Re
     jobId: event.jobId,
     spec: event.spec,
     submittedAt: event.ts,
+    submittedSeq: state.seq,
     submittedBy: event.writer.id,
     phase: "queued",
     count: event.spec.tasks,

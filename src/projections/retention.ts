@@ -17,3 +17,8 @@ export const jobsExpired = (state: ClusterState, event: EventOf<"JobsExpired">, 
     state.expiredJobs++
   }
 }
+
+/** Compaction: the state only notes where the log's history now begins (replay and plot report it). */
+export const logCompacted = (state: ClusterState, event: EventOf<"LogCompacted">): void => {
+  if (event.throughSeq > state.compactedThrough) state.compactedThrough = event.throughSeq
+}

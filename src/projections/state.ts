@@ -36,6 +36,8 @@ export type JobState = {
   readonly jobId: string
   readonly spec: ResolvedSpec
   readonly submittedAt: number
+  /** Where its JobSubmitted is in the stream: compaction keeps a running job's whole history. */
+  readonly submittedSeq: number
   readonly submittedBy: string
   phase: JobPhase
   count: number // changes only when an inference job's batch size does
@@ -121,6 +123,8 @@ export type ClusterState = {
   allocation: Allocation | undefined
   /** Finished jobs that left the state by retention (JobsExpired), in all. */
   expiredJobs: number
+  /** The events through this sequence were purged behind a snapshot (LogCompacted); 0: none. */
+  compactedThrough: number
 }
 
 export const RECENT_REJECTED_LIMIT = 50
@@ -140,7 +144,8 @@ export const emptyState = (): ClusterState => ({
   duplicateResults: 0,
   recentRejected: [],
   allocation: undefined,
-  expiredJobs: 0
+  expiredJobs: 0,
+  compactedThrough: 0
 })
 
 export const runKey = (index: number, attempt: number): string => `${index}.${attempt}`

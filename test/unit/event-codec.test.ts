@@ -34,6 +34,7 @@ const samples: DtqEvent[] = [
   F.jobCancelled("j-1", "by request"),
   F.workerLost("w-1"),
   F.jobsExpired(["j-1", "j-2"]),
+  F.logCompacted(120, 130),
   ...F.trainingEvents("j-1"),
   ...F.inferenceEvents("j-1")
 ]
@@ -50,7 +51,7 @@ const encode = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.str
 describe("round trips", () => {
   it("the samples cover every event type", () => {
     expect(new Set(samples.map((e) => e.type))).toEqual(new Set(EVENT_TYPES))
-    expect(EVENT_TYPES).toHaveLength(31)
+    expect(EVENT_TYPES).toHaveLength(32)
     expect(EVENT_TYPES).toContain("AttemptAborted")
   })
 

@@ -160,6 +160,14 @@ export const jobsExpired = (jobIds: string[], o: Decided = {}): EventOf<"JobsExp
   reason: "ended more than their retention ago"
 })
 
+export const logCompacted = (throughSeq: number, snapshotSeq: number, o: Decided = {}): EventOf<"LogCompacted"> => ({
+  type: "LogCompacted",
+  ...coordinatorEnvelope(o),
+  throughSeq,
+  snapshotSeq,
+  reason: "dtq compact"
+})
+
 export const workerLost = (workerId: string, o: Decided = {}): EventOf<"WorkerLost"> => ({
   type: "WorkerLost",
   ...coordinatorEnvelope(o),
