@@ -42,6 +42,14 @@ const withBenchCluster = async (f: (client: Client, coordinatorPid: number | und
   }
 }
 
+type Memory = { rss: number; heapUsed: number }
+const memory = async (client: Client): Promise<Memory> => (await client.ask<{ memory: Memory }>("info", {}, 10_000)).memory
+const heaps: number[] = []
+const sample = async (client: Client, pid: number | undefined): Promise<number> => {
+  heaps.push((await memory(client)).heapUsed / 2 ** 20)
+  return rssMb(pid)
+}
+
 const streamState = async (client: Client) => (await client.log.jsm.streams.info(EVENTS_STREAM)).state
 const settle = () => new Promise((r) => setTimeout(r, 1500))
 
@@ -49,6 +57,8 @@ const report = (what: string, rss: number[], bytes: number, events: number, task
   const second = rss[1] ?? NaN
   const last = rss.at(-1) ?? NaN
   console.log(`RESULT ${what}: coordinator RSS ${rss.map((r) => r.toFixed(0)).join(" → ")} MB; last/second ${(last / second).toFixed(3)}x`)
+  const h = heaps.splice(0)
+  console.log(`RESULT ${what}: coordinator heap used ${h.map((r) => r.toFixed(0)).join(" → ")} MB; last/second ${((h.at(-1) ?? NaN) / (h[1] ?? NaN)).toFixed(3)}x`)
   console.log(`RESULT ${what}: stream ${events} events, ${(bytes / 1e6).toFixed(1)} MB: ${(bytes / tasks).toFixed(1)} B per task, ${(bytes / events).toFixed(0)} B per event`)
 }
 
@@ -63,7 +73,7 @@ if (values.mode === "big" || values.mode === "both") {
       const outcome = await client.run({ kind: "sum", from: "1", to: String(tasks * 1000), tasks })
       if (outcome.state !== "completed") throw new Error(`job ${i + 1} ${outcome.state}: ${outcome.reason}`)
       await settle()
-      rss.push(rssMb(pid))
+      rss.push(await sample(client, pid))
       console.log(`job ${i + 1}/${jobs}: ${tasks} tasks in ${((performance.now() - t) / 1000).toFixed(1)} s; coordinator RSS ${rss.at(-1)?.toFixed(1)} MB`)
     }
     const s = await streamState(client)
@@ -95,7 +105,7 @@ if (values.mode === "small" || values.mode === "both") {
         await new Promise((r) => setTimeout(r, 250))
       }
       await settle()
-      rss.push(rssMb(pid))
+      rss.push(await sample(client, pid))
       console.log(`${until}/${jobs} single-task jobs done at ${((performance.now() - t0) / 1000).toFixed(0)} s; coordinator RSS ${rss.at(-1)?.toFixed(1)} MB`)
     }
     const s = await streamState(client)

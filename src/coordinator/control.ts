@@ -20,6 +20,8 @@ export type InfoReply = {
   readonly standbys: ReadonlyArray<{ id: string; host: string; pid: number; appliedSeq: number }>
   readonly snapshot: SnapshotInfo | null
   readonly summary: ReturnType<typeof summaryView>
+  /** This process's memory (process.memoryUsage(), bytes): flat over a long run, with retention. */
+  readonly memory?: { readonly rss: number; readonly heapUsed: number; readonly heapTotal: number; readonly external: number }
   /** The stream's size and limits, and the last refusal of a full stream (until a write lands again). */
   readonly stream?: {
     readonly firstSeq: number
@@ -73,6 +75,7 @@ export const serveControl = (coordinator: Coordinator): Subscription[] => {
         standbys: coordinator.peers.filter((p) => !p.leading).map(({ id, host, pid, appliedSeq }) => ({ id, host, pid, appliedSeq })),
         snapshot: coordinator.lastSnapshot ?? null,
         summary: summaryView(state),
+        memory: (({ rss, heapUsed, heapTotal, external }) => ({ rss, heapUsed, heapTotal, external }))(process.memoryUsage()),
         ...(stream === undefined
           ? {}
           : {

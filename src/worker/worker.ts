@@ -378,9 +378,12 @@ export class Worker {
    */
   async stop(options: { drain?: boolean; drainTimeoutMs?: number } = {}): Promise<void> {
     if (this.#stopped) return
+    // Every write and wait below is bounded: with the server unreachable a stop still ends in time
+    // (drainTimeoutMs + about 4 x STOP_STEP_MS); what could not be written is reclaimed by the coordinator.
+    const bounded = (work: Promise<unknown>) => withinMs(work, STOP_STEP_MS)
     if (options.drain === true) {
       this.#draining = true
-      await this.#write({ type: "WorkerDraining", ...this.#envelope(), workerId: this.id }).catch(() => undefined)
+      await bounded(this.#write({ type: "WorkerDraining", ...this.#envelope(), workerId: this.id }))
       const deadline = Date.now() + (options.drainTimeoutMs ?? 30_000)
       while (this.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
     }
@@ -390,14 +393,27 @@ export class Worker {
     for (const timer of this.#timers) clearInterval(timer)
     this.#flush()
     this.#flushProgress()
-    await Promise.allSettled([...this.#unsent])
+    await bounded(Promise.allSettled([...this.#unsent]))
     // Leaving at once frees whatever this worker still held: the fold reclaims it for a retry elsewhere.
-    await this.#write({ type: "WorkerLeft", ...this.#envelope(), workerId: this.id }).catch(() => undefined)
+    await bounded(this.#write({ type: "WorkerLeft", ...this.#envelope(), workerId: this.id }))
     for (const sub of this.#subscriptions) sub.unsubscribe()
-    await this.#leases?.stop()
-    await this.nc.drain().catch(() => undefined)
+    await bounded(this.#leases?.stop() ?? Promise.resolve())
+    if (!(await bounded(this.nc.drain()))) await this.nc.close().catch(() => undefined)
   }
 }
+
+/** How long each step of a stop may take (a write, the lease follower, the connection's drain). */
+const STOP_STEP_MS = 3000
+
+/** Resolves true when `work` settles within `ms`, false when it does not (it is then left behind). */
+const withinMs = (work: Promise<unknown>, ms: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms)
+    work.then(
+      () => (clearTimeout(timer), resolve(true)),
+      () => (clearTimeout(timer), resolve(true))
+    )
+  })
 
 /** UTF-8 bytes of a result as JSON (short strings, the built-in kinds' results, are bounded, not measured). */
 const resultBytes = (result: unknown): number => {
