@@ -379,7 +379,7 @@ export class Worker {
   async stop(options: { drain?: boolean; drainTimeoutMs?: number } = {}): Promise<void> {
     if (this.#stopped) return
     // Every write and wait below is bounded: with the server unreachable a stop still ends in time
-    // (drainTimeoutMs + about 4 x STOP_STEP_MS); what could not be written is reclaimed by the coordinator.
+    // (drainTimeoutMs + at most 5 x STOP_STEP_MS); what could not be written is reclaimed by the coordinator.
     const bounded = (work: Promise<unknown>) => withinMs(work, STOP_STEP_MS)
     if (options.drain === true) {
       this.#draining = true
@@ -403,7 +403,7 @@ export class Worker {
 }
 
 /** How long each step of a stop may take (a write, the lease follower, the connection's drain). */
-const STOP_STEP_MS = 3000
+const STOP_STEP_MS = 5000
 
 /** Resolves true when `work` settles within `ms`, false when it does not (it is then left behind). */
 const withinMs = (work: Promise<unknown>, ms: number): Promise<boolean> =>

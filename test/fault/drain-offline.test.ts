@@ -18,7 +18,7 @@ describe("SIGTERM with the server unreachable", () => {
     await client.close()
     await cluster.server.stop()
     worker.process.kill("SIGTERM")
-    // The bound of a stop with nothing in flight is four steps of 3 s; 45 s leaves room for a busy machine.
+    // The bound of a stop with nothing in flight is five steps of 5 s; 45 s leaves room for a busy machine.
     const code = await Promise.race([worker.exited, new Promise<string>((r) => setTimeout(() => r("still running after 45 s"), 45_000))])
     expect(code).toBe(0)
     await cluster.restartServer() // so that cleanup stops the rest as usual
