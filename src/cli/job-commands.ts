@@ -1,6 +1,6 @@
 // One-shot producer commands: submit, inspect, control.
 import { Client, type Answer, type JobOutcome } from "../producer/client.ts"
-import { jobDetail, jobsTable, progressBar, workersTable, duration } from "../producer/format.ts"
+import { jobDetail, jobsTable, retentionLine, progressBar, workersTable, duration } from "../producer/format.ts"
 import { stateDigest } from "../projections/digest.ts"
 import { summaryView } from "../projections/views.ts"
 import type { InfoReply } from "../coordinator/control.ts"
@@ -106,9 +106,9 @@ const fromAnswer = <T>(answer: Answer<T>): T => {
 export const jobsCommand = async (argv: string[]): Promise<number> => {
   const args = parseArgs("jobs", argv, { json: "boolean" })
   return withClient(args, async (client) => {
-    const { jobs, total } = fromAnswer(await client.jobs())
-    if (boolFlag(args, "json")) json({ jobs, total })
-    else out(jobsTable(jobs, total))
+    const { jobs, total, retention } = fromAnswer(await client.jobs())
+    if (boolFlag(args, "json")) json({ jobs, total, ...(retention === undefined ? {} : { retention }) })
+    else out(jobsTable(jobs, total) + (retention === undefined ? "" : `\n${retentionLine(retention)}`))
     return 0
   })
 }
@@ -176,6 +176,13 @@ export const infoCommand = async (argv: string[]): Promise<number> => {
         `applied seq  ${info.appliedSeq} of ${info.streamLastSeq} in the stream (${info.streamReplicas} replica${info.streamReplicas === 1 ? "" : "s"})`,
         `digest       ${info.digest}`,
         `clock        ${clockLine(info.clock)}`,
+        ...(info.stream === undefined
+          ? []
+          : [
+              `stream       ${info.stream.messages} events from #${info.stream.firstSeq}, ${info.stream.bytes} bytes` +
+                ` (limits: ${info.stream.maxBytes > 0 ? `${info.stream.maxBytes} bytes` : "no byte limit"}, ${info.stream.maxMsgs > 0 ? `${info.stream.maxMsgs} events` : "no event limit"})`,
+              ...(info.stream.full === null ? [] : [`STREAM FULL  since ${new Date(info.stream.full.at).toISOString()}: ${info.stream.full.message}`])
+            ]),
         `snapshot     ${info.snapshot === null ? "none" : `#${info.snapshot.seq} (${info.snapshot.name}, ${info.snapshot.size} bytes, ${info.snapshot.how} ${new Date(info.snapshot.at).toISOString()})`}`,
         `jobs         ${Object.entries(s.jobs).map(([k, v]) => `${v} ${k}`).join(", ")}`,
         `workers      ${Object.entries(s.workers).map(([k, v]) => `${v} ${k}`).join(", ")}`,
@@ -212,13 +219,14 @@ export const replayCommand = async (argv: string[]): Promise<number> => {
   const args = parseArgs("replay", argv, { json: "boolean", until: "string" })
   const until = intFlag(args, "until", 0, Number.MAX_SAFE_INTEGER)
   return withClient(args, async (client) => {
-    const { state, ms } = await client.replay(until)
+    const { state, ms, history } = await client.replay(until)
     const digest = stateDigest(state)
     const summary = summaryView(state)
-    if (boolFlag(args, "json")) return json({ ...summary, digest, replayMs: Math.round(ms) }), 0
+    if (boolFlag(args, "json")) return json({ ...summary, digest, replayMs: Math.round(ms), history }), 0
     out(
       [
         `replayed     ${state.seq} events in ${duration(ms)} (${Math.round(state.seq / Math.max(ms / 1000, 1e-6))} events/s)`,
+        `history      ${history.snapshotSeq === undefined ? "the whole log, from #1" : `events before #${history.firstSeq} were compacted: from snapshot #${history.snapshotSeq}, then the log`}`,
         `epoch        ${state.epoch}${state.leaderId === undefined ? "" : ` (leader ${state.leaderId})`}`,
         `jobs         ${Object.entries(summary.jobs).map(([k, v]) => `${v} ${k}`).join(", ")}`,
         `workers      ${Object.entries(summary.workers).map(([k, v]) => `${v} ${k}`).join(", ")}`,
@@ -226,6 +234,20 @@ export const replayCommand = async (argv: string[]): Promise<number> => {
         `digest       ${digest}`
       ].join("\n")
     )
+    return 0
+  })
+}
+
+export const compactCommand = async (argv: string[]): Promise<number> => {
+  const args = parseArgs("compact", argv, { "keep-events": "string", json: "boolean" })
+  if (args.positional.length > 0) throw new UsageError(`dtq compact takes no arguments, got ${args.positional.join(" ")}`)
+  const keepEvents = intFlag(args, "keep-events", 0, Number.MAX_SAFE_INTEGER) ?? 0
+  return withClient(args, async (client) => {
+    note(`dtq: asking the leader to snapshot and compact the log (keeping the newest ${keepEvents} events)`)
+    const result = await client.ask<{ compacted: boolean; reason?: string; throughSeq?: number; purged?: number; snapshotSeq?: number }>("compact", { keepEvents }, 60_000)
+    if (boolFlag(args, "json")) return json(result), 0
+    if (!result.compacted) return out(`not compacted: ${result.reason}`), 0
+    out(`compacted: purged ${result.purged} events through #${result.throughSeq}; recovery starts from snapshot #${result.snapshotSeq}; replay and plot cover the log from #${(result.throughSeq ?? 0) + 1}`)
     return 0
   })
 }

@@ -13,6 +13,7 @@ import { eventsCommand } from "./events-command.ts"
 import {
   cancelCommand,
   chatCommand,
+  compactCommand,
   infoCommand,
   jobCommand,
   jobsCommand,
@@ -43,6 +44,9 @@ cluster
   dtq coordinator [--id ID] [--worker-timeout-ms MS]          the coordinator role (a second one stands by)
                   [--lease-ttl-ms MS] [--snapshot-every N] [--no-snapshots] [--replicas N]
                   [--sharing fair|fifo]                       jobs of one priority share workers fairly (default) or FIFO
+                  [--retain-ms MS] [--retain-jobs N]          finished jobs kept 1 day, at most 1,000 (defaults)
+                  [--max-stream-bytes B] [--max-stream-msgs N] stream limits (discard new); default none
+                  [--compact-keep-events N] [--no-compaction] automatic compaction behind snapshots (default 1,000,000)
   dtq worker [--id ID] [--slots N] [--prefetch N] [--tasks MODULE] [--offline-exit-ms MS]
              fault injection, each a probability per task: --fail-rate P (retryable),
              --fatal-rate P (non-retryable), --reject-rate P, --delay-rate P with --delay-ms MS
@@ -70,6 +74,7 @@ the log
   dtq info                                                     leader, epoch, applied sequence, state digest
   dtq replay [--until SEQ]                                     rebuild all state from the log; prints the digest
   dtq events [--follow] [--from SEQ] [--limit N] [--json]     the log, human-readable
+  dtq compact [--keep-events N]                               snapshot now and purge the events behind it (docs/operations.md)
 
 Every command takes --nats URL (default: $DTQ_NATS_URL, else nats://127.0.0.1:4222) and the NATS credentials
   --user U --password P (or nats://U:P@host) | --token T | --nkey SEEDFILE | --creds FILE, and TLS: --tls-ca PEM
@@ -93,6 +98,7 @@ export const COMMANDS: Record<string, Command> = {
   info: infoCommand,
   chat: chatCommand,
   replay: replayCommand,
+  compact: compactCommand,
   events: eventsCommand,
   demo: demoCommand,
   train: trainCommand,

@@ -15,17 +15,18 @@ export const plotFormat = (text: string | undefined): PlotFormat => {
 }
 
 /** Replays the log and writes the CSVs and charts; returns what it wrote, for one line of output. */
-export const runPlot = async (client: Client, options: PlotOptions): Promise<{ files: string[]; events: number; charts: number }> => {
+export const runPlot = async (client: Client, options: PlotOptions): Promise<{ files: string[]; events: number; charts: number; firstSeq: number }> => {
   // Loaded on use: vega-lite patches Set.prototype.toJSON, which no coordinator or worker should inherit.
   const { replayForPlots, writePlots } = await import("../reports/plot.ts")
   const data = await replayForPlots(client.log)
   if (options.jobId !== undefined && !data.state.jobs.has(options.jobId)) throw new UsageError(`unknown job ${options.jobId}`)
   const files = await writePlots(data, { outDir: options.outDir, format: options.format, ...(options.jobId === undefined ? {} : { jobId: options.jobId }) })
-  return { files, events: data.events, charts: files.filter((f) => f.endsWith(".vl.json")).length }
+  return { files, events: data.events, charts: files.filter((f) => f.endsWith(".vl.json")).length, firstSeq: data.firstSeq }
 }
 
-export const plotSummary = (result: { files: string[]; events: number; charts: number }, outDir: string): string =>
-  `replayed ${result.events} events: ${result.charts} chart(s) and ${result.files.filter((f) => f.endsWith(".csv")).length} CSV file(s) in ${outDir}`
+export const plotSummary = (result: { files: string[]; events: number; charts: number; firstSeq?: number }, outDir: string): string =>
+  `replayed ${result.events} events: ${result.charts} chart(s) and ${result.files.filter((f) => f.endsWith(".csv")).length} CSV file(s) in ${outDir}` +
+  ((result.firstSeq ?? 1) > 1 ? ` (they cover the log from #${result.firstSeq}: the events before it were compacted, and the charts of jobs that ran only then are gone)` : "")
 
 export const plotCommand = async (argv: string[]): Promise<number> => {
   const args = parseArgs("plot", argv, { job: "string", out: "string", format: "string" })

@@ -38,7 +38,13 @@ export const coordinatorCommand = async (argv: string[]): Promise<number> => {
     "snapshot-every": "string",
     "no-snapshots": "boolean",
     replicas: "string",
-    sharing: "string"
+    sharing: "string",
+    "retain-ms": "string",
+    "retain-jobs": "string",
+    "max-stream-bytes": "string",
+    "max-stream-msgs": "string",
+    "compact-keep-events": "string",
+    "no-compaction": "boolean"
   })
   if (args.positional.length > 0) throw new UsageError(`dtq coordinator takes no arguments, got ${args.positional.join(" ")}`)
   const sharing = stringFlag(args, "sharing")
@@ -52,6 +58,20 @@ export const coordinatorCommand = async (argv: string[]): Promise<number> => {
     ...optional("snapshotEvery", intFlag(args, "snapshot-every", 1, 100_000_000)),
     ...optional("replicas", intFlag(args, "replicas", 1, 5)),
     ...optional("sharing", sharing),
+    retention: {
+      ...optional("maxAgeMs", intFlag(args, "retain-ms", 0, 3650 * 86_400_000)),
+      ...optional("maxJobs", intFlag(args, "retain-jobs", 0, 10_000_000))
+    },
+    ...(stringFlag(args, "max-stream-bytes") === undefined && stringFlag(args, "max-stream-msgs") === undefined
+      ? {}
+      : {
+          streamLimits: {
+            ...optional("maxBytes", intFlag(args, "max-stream-bytes", 1_048_576, Number.MAX_SAFE_INTEGER)),
+            ...optional("maxMsgs", intFlag(args, "max-stream-msgs", 100, Number.MAX_SAFE_INTEGER))
+          }
+        }),
+    ...optional("compactKeepEvents", intFlag(args, "compact-keep-events", 0, Number.MAX_SAFE_INTEGER)),
+    noCompaction: boolFlag(args, "no-compaction"),
     noSnapshots: boolFlag(args, "no-snapshots"),
     log: say,
     onDeposed: (by, epoch) => say(`deposed by ${by} (epoch ${epoch}); standing by`)

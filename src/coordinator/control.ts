@@ -23,6 +23,17 @@ export type InfoReply = {
   readonly summary: ReturnType<typeof summaryView>
   /** The leader's estimate of the stream's time, the clock of its decisions (stream-clock.ts). */
   readonly clock: ClockEstimate
+  /** This process's memory (process.memoryUsage(), bytes): flat over a long run, with retention. */
+  readonly memory?: { readonly rss: number; readonly heapUsed: number; readonly heapTotal: number; readonly external: number }
+  /** The stream's size and limits, and the last refusal of a full stream (until a write lands again). */
+  readonly stream?: {
+    readonly firstSeq: number
+    readonly messages: number
+    readonly bytes: number
+    readonly maxBytes: number
+    readonly maxMsgs: number
+    readonly full: { readonly at: number; readonly message: string } | null
+  }
 }
 
 const reply = (msg: Msg, value: unknown): void => {
@@ -52,7 +63,10 @@ export const serveControl = (coordinator: Coordinator): Subscription[] => {
       }
     })
   return [
-    handle("info", async (): Promise<InfoReply> => {
+    handle("info", async (msg): Promise<InfoReply> => {
+      // A benchmark measures retained memory: with node --expose-gc it may ask for a collection first.
+      const gc = (globalThis as { gc?: () => void }).gc
+      if (requestBody(msg).gc === true && gc !== undefined) gc()
       const stream = await coordinator.log.jsm.streams.info(EVENTS_STREAM).catch(() => undefined)
       const state = coordinator.state
       return {
@@ -67,10 +81,31 @@ export const serveControl = (coordinator: Coordinator): Subscription[] => {
         standbys: coordinator.peers.filter((p) => !p.leading).map(({ id, host, pid, appliedSeq }) => ({ id, host, pid, appliedSeq })),
         snapshot: coordinator.lastSnapshot ?? null,
         summary: summaryView(state),
-        clock: coordinator.clock.estimate()
+        clock: coordinator.clock.estimate(),
+        memory: (({ rss, heapUsed, heapTotal, external }) => ({ rss, heapUsed, heapTotal, external }))(process.memoryUsage()),
+        ...(stream === undefined
+          ? {}
+          : {
+              stream: {
+                firstSeq: stream.state.first_seq,
+                messages: stream.state.messages,
+                bytes: stream.state.bytes,
+                maxBytes: stream.config.max_bytes,
+                maxMsgs: stream.config.max_msgs,
+                full: coordinator.streamFull ?? null
+              }
+            })
       }
     }),
-    handle("jobs", () => jobsView(coordinator.state)),
+    handle("compact", (msg) => {
+      const keep = Number(requestBody(msg).keepEvents ?? 0)
+      if (!Number.isInteger(keep) || keep < 0) return { compacted: false, reason: `keepEvents ${requestBody(msg).keepEvents} is not a whole number >= 0` }
+      return coordinator.compact(keep, "dtq compact")
+    }),
+    handle("jobs", () => {
+      const view = jobsView(coordinator.state)
+      return { ...view, retention: { ...view.retention, policy: coordinator.retention } }
+    }),
     handle("job", (msg) => {
       const jobId = String(requestBody(msg).jobId ?? "")
       const job = coordinator.state.jobs.get(jobId)

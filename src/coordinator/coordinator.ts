@@ -7,15 +7,18 @@ import type { NatsConnection, Subscription } from "@nats-io/transport-node"
 import { TERM_KEY, type DtqEvent } from "../domain/events.ts"
 import { newEventId, newProcessId } from "../domain/ids.ts"
 import { foldMessage } from "../projections/fold-message.ts"
-import { restoreSnapshot, takeSnapshot } from "../projections/snapshot.ts"
+import { takeSnapshot } from "../projections/snapshot.ts"
+import { recoveryStart } from "../nats/recovery.ts"
 import { emptyState, type ClusterState } from "../projections/state.ts"
 import { connectCluster } from "../nats/connection.ts"
 import type { NatsCredentials } from "../nats/credentials.ts"
 import { AppendRefused, EventLog, type RawEvent, type Tail } from "../nats/event-log.ts"
 import { retryPromise } from "../nats/retry.ts"
+import { StreamFull } from "../nats/errors.ts"
+import type { StreamLimits } from "../nats/streams.ts"
 import { LeaderLease, type LeaderRecord } from "../nats/leader-lease.ts"
 import { SnapshotStore, type StoredSnapshot } from "../nats/snapshot-store.ts"
-import { HEARTBEAT_ALL, eventTypeSubject } from "../nats/subjects.ts"
+import { EVENTS_STREAM, HEARTBEAT_ALL, eventTypeSubject } from "../nats/subjects.ts"
 import { serveControl } from "./control.ts"
 import { expiredAttempts } from "./lease-expiry.ts"
 import { HeartbeatClock, lostWorkers } from "./liveness.ts"
@@ -30,6 +33,8 @@ import { PredictionStore } from "../nats/prediction-store.ts"
 import { PredictionWriter, type PredictionsDraft } from "./predictions.ts"
 import { StreamClock, type ClockSources } from "./stream-clock.ts"
 import { isSkewed } from "../projections/clock-skew.ts"
+import { expiredJobs } from "./retention.ts"
+import { DEFAULT_RETENTION, retentionProblem, type RetentionPolicy } from "../domain/retention-policy.ts"
 
 export type CoordinatorOptions = {
   readonly url: string
@@ -57,7 +62,30 @@ export type CoordinatorOptions = {
   readonly sharing?: "fair" | "fifo"
   /** Where the stream clock's estimate reads elapsed and wall time (stream-clock.ts). Default: this process's clocks. */
   readonly clock?: ClockSources
+  /** How long and how many finished jobs stay in the live state (retention.ts). Default 1 day, 1,000 jobs. */
+  readonly retention?: Partial<RetentionPolicy>
+  /** Size limits of the event stream (discard new: a full stream refuses writes, reported loudly). Default: none. */
+  readonly streamLimits?: StreamLimits
+  /**
+   * Automatic compaction: after a snapshot, once the stream holds 10 % more than this many events, the
+   * older ones that the snapshot covers and no running job needs are purged. Default 1,000,000; undefined
+   * with `noCompaction`. `dtq compact` does it now.
+   */
+  readonly compactKeepEvents?: number
+  readonly noCompaction?: boolean
 }
+
+export const DEFAULT_COMPACT_KEEP_EVENTS = 1_000_000
+
+export type CompactResult =
+  | { readonly compacted: true; readonly throughSeq: number; readonly purged: number; readonly firstSeq: number; readonly snapshotSeq: number }
+  | { readonly compacted: false; readonly reason: string }
+
+/** A full stream is reported at most this often (every refused decision would flood the log). */
+const FULL_REPORT_MS = 5000
+
+/** Retention is checked this often: finished jobs need not leave to the millisecond. */
+const RETENTION_CHECK_MS = 1000
 
 const TERM_SUBJECT = eventTypeSubject("CoordinatorElected", TERM_KEY)
 /** A term claim that loses a race or is set aside is retried on this backoff, then the campaign backs off. */
@@ -104,6 +132,11 @@ export class Coordinator {
   #snapshotting = false
   #lastSnapshotSeq = 0
   #lastSnapshotAt = Date.now() // the interval counts from start, not from 1970
+  #lastRetentionAt = 0
+  #fullReportedAt = 0
+  /** The last refusal of a full stream (shown by `dtq info`), until a write succeeds again. */
+  streamFull: { readonly at: number; readonly message: string } | undefined
+  readonly retention: RetentionPolicy
   /** Takeover timing, for the failover benchmark: when the lease was won and the first decision made. */
   readonly takeover = { leaseAt: 0, firstDecisionAt: 0 }
   /** The stream's time as this coordinator estimates it: the "now" of every decision (stream-clock.ts). */
@@ -126,6 +159,9 @@ export class Coordinator {
     this.id = options.id
     this.tensors = stores.tensors
     this.clock = new StreamClock(options.clock)
+    this.retention = { ...DEFAULT_RETENTION, ...options.retention }
+    const problem = retentionProblem(this.retention)
+    if (problem !== undefined) throw new Error(`bad retention policy: ${problem}`)
     this.#schedulerOptions = options.sharing === undefined ? DEFAULT_SCHEDULER_OPTIONS : { ...DEFAULT_SCHEDULER_OPTIONS, sharing: options.sharing }
     this.#trainer = new Trainer({ ...stores, decide: (draft) => this.#decideTraining(draft), say: (line) => this.#say(line), now: () => this.clock.now() })
     // The predictions bucket is opened when the first inference job finishes (most clusters never need it).
@@ -145,7 +181,7 @@ export class Coordinator {
     const nc = await connectCluster(options.url, { name: `dtq-coordinator-${id}`, ...(options.credentials === undefined ? {} : { credentials: options.credentials }) })
     try {
       const replicas = options.replicas === undefined ? {} : { replicas: options.replicas }
-      const log = await EventLog.open(nc, replicas)
+      const log = await EventLog.open(nc, { ...replicas, ...(options.streamLimits === undefined ? {} : { limits: options.streamLimits }) })
       const lease = await LeaderLease.open(nc, { ttlMs: options.leaseTtlMs ?? 1000, ...replicas })
       const snapshots = options.noSnapshots === true ? undefined : await SnapshotStore.open(nc, replicas)
       const stores = { tensors: await TensorStore.open(nc, replicas), datasets: await DatasetStore.open(nc, replicas), models: await ModelStore.open(nc, replicas) }
@@ -177,8 +213,11 @@ export class Coordinator {
   }
 
   async #run(): Promise<void> {
-    // Read back during the replay below, it gives the stream clock its first upper bound.
-    await this.#append({ type: "CoordinatorStarted", ...this.#envelope(), host: hostname(), pid: process.pid })
+    // Read back during the replay below, it gives the stream clock its first upper bound. A full stream
+    // must not keep a coordinator from starting: it is what an operator needs to compact.
+    await this.#append({ type: "CoordinatorStarted", ...this.#envelope(), host: hostname(), pid: process.pid }).catch((error: unknown) => {
+      if (!(error instanceof StreamFull)) throw error
+    })
     const t0 = performance.now()
     const from = await this.#loadSnapshot()
     const last = await this.log.lastSeq()
@@ -197,27 +236,20 @@ export class Coordinator {
 
   /** The newest snapshot that restores and verifies; returns the sequence to replay from. */
   async #loadSnapshot(): Promise<number> {
+    const first = (await this.log.jsm.streams.info(EVENTS_STREAM)).state.first_seq
+    if (this.#snapshots === undefined && first > 1) throw new Error(`the log starts at #${first} (compacted): a coordinator with --no-snapshots cannot recover it`)
     if (this.#snapshots === undefined) return 1
-    const first = (await this.log.jsm.streams.info("DTQ_EVENTS")).state.first_seq
-    for (const stored of await this.#snapshots.list()) {
-      const bytes = await this.#snapshots.read(stored.name).catch(() => null)
-      const restored = bytes === null ? { ok: false as const, reason: "unreadable" } : restoreSnapshot(bytes)
-      if (!restored.ok) {
-        this.#say(`skipped snapshot ${stored.name}: ${restored.reason}`)
-        continue
-      }
-      // A snapshot older than the log's start would leave a gap: only one that reaches the log is usable.
-      if (restored.header.seq + 1 < first) {
-        this.#say(`skipped snapshot ${stored.name}: it covers #${restored.header.seq}, the log starts at #${first}`)
-        continue
-      }
-      this.state = restored.state
-      this.#lastSnapshotSeq = restored.header.seq
-      this.#lastSnapshotAt = Date.now()
-      this.#snapshot = { seq: stored.seq, name: stored.name, size: stored.size, at: restored.header.takenAt, how: "loaded" }
-      return restored.header.seq + 1
+    const start = await recoveryStart(this.#snapshots, first, { say: (line) => this.#say(line) })
+    if (start.snapshot === undefined) {
+      // Compacted history with no snapshot that reaches it: starting empty would silently lose the jobs.
+      if (first > 1) throw new Error(`the log starts at #${first} (compacted) but no usable snapshot reaches it; restore the snapshot bucket dtq-snapshots`)
+      return 1
     }
-    return 1
+    this.state = start.state
+    this.#lastSnapshotSeq = start.fromSeq - 1
+    this.#lastSnapshotAt = Date.now()
+    this.#snapshot = { seq: start.snapshot.seq, name: start.snapshot.name, size: start.snapshot.size, at: start.snapshot.takenAt, how: "loaded" }
+    return start.fromSeq
   }
 
   #record(): LeaderRecord {
@@ -435,12 +467,6 @@ export class Coordinator {
     } else if (offset !== undefined && this.#skewWarned.delete(workerId)) this.#say(`worker ${workerId}'s clock is back within bounds (${offset} ms off the stream's)`)
   }
 
-  /** Appends an own event, noting when it was sent: read back, it bounds the stream clock's estimate. */
-  #append(event: DtqEvent, options?: { expectLastSubjectSeq?: number }): Promise<number> {
-    this.clock.sent(event.id)
-    return this.log.append(event, options)
-  }
-
   /** True while this process may decide: it leads and its lease cannot have expired (a paused process notices here). */
   #mayDecide(): boolean {
     if (!this.#leading || this.#stopped) return false
@@ -473,6 +499,10 @@ export class Coordinator {
     for (const draft of lostWorkers(this.state, this.#heartbeats, this.#inFlight, now, this.#options.workerTimeoutMs ?? 5000)) this.#decide(draft)
     for (const draft of expiredAttempts(this.state, this.#inFlight, now, this.#graceSince)) this.#decide(draft)
     for (const draft of speculativeCopies(this.state, this.#inFlight, now)) this.#decide(draft)
+    if (now - this.#lastRetentionAt >= RETENTION_CHECK_MS) {
+      this.#lastRetentionAt = now
+      for (const draft of expiredJobs(this.state, this.#inFlight, now, this.retention)) this.#decide(draft)
+    }
     this.#schedule()
     this.#maybeSnapshot(Date.now())
   }
@@ -493,6 +523,32 @@ export class Coordinator {
     const event = { ...draft, ...this.#envelope(), epoch: this.#epoch } as DtqEvent
     await this.#append(event)
     return true
+  }
+
+  /**
+   * Appends an own event, noting when it was sent (read back, it bounds the stream clock's estimate), and
+   * reports a full stream loudly (at most every 5 s), clearing the report once a write lands.
+   */
+  async #append(event: DtqEvent, options?: { expectLastSubjectSeq?: number }): Promise<number> {
+    this.clock.sent(event.id)
+    try {
+      const seq = await this.log.append(event, options)
+      if (this.streamFull !== undefined) {
+        this.streamFull = undefined
+        this.#say(`the event stream accepts events again`)
+      }
+      return seq
+    } catch (error) {
+      if (error instanceof StreamFull) {
+        const now = Date.now()
+        this.streamFull = { at: now, message: error.message }
+        if (now - this.#fullReportedAt >= FULL_REPORT_MS) {
+          this.#fullReportedAt = now
+          this.#options.log?.(`[coordinator ${this.id}] STREAM FULL: ${error.message}`)
+        }
+      }
+      throw error
+    }
   }
 
   /** A delayed job or a retry comes due at `at`: plan again right then, not at the next tick. */
@@ -521,7 +577,8 @@ export class Coordinator {
       if (!this.#own.has(event.id)) return
       this.#own.delete(event.id)
       release()
-      if (!this.#stopped) this.#say(`could not record ${event.type}: ${error.message}`)
+      // A full stream was reported by #append; the decision is made again once there is room.
+      if (!this.#stopped && !(error instanceof StreamFull)) this.#say(`could not record ${event.type}: ${error.message}`)
     })
   }
 
@@ -531,7 +588,43 @@ export class Coordinator {
     const every = this.#options.snapshotEvery ?? 20_000
     const interval = this.#options.snapshotIntervalMs ?? 60_000
     if (this.state.seq - this.#lastSnapshotSeq < every && now - this.#lastSnapshotAt < interval) return
-    void this.snapshotNow()
+    void this.snapshotNow().then(() => this.#maybeCompact())
+  }
+
+  async #maybeCompact(): Promise<void> {
+    if (this.#options.noCompaction === true) return
+    const keep = this.#options.compactKeepEvents ?? DEFAULT_COMPACT_KEEP_EVENTS
+    const info = await this.log.jsm.streams.info(EVENTS_STREAM).catch(() => undefined)
+    if (info === undefined || info.state.messages <= keep * 1.1) return
+    const result = await this.compact(keep, `automatic: more than ${keep} events`).catch((error: Error) => ({ compacted: false as const, reason: error.message }))
+    if (!result.compacted) this.#say(`automatic compaction skipped: ${result.reason}`)
+  }
+
+  /**
+   * Compaction: takes a snapshot, records LogCompacted, then purges the events that the snapshot covers,
+   * that are older than the newest `keepEvents`, and that no unfinished job needs (its history from its
+   * JobSubmitted on stays whole). Snapshots older than the purge point are deleted: none is ever needed again.
+   */
+  async compact(keepEvents: number, reason: string): Promise<CompactResult> {
+    if (!this.#leading) return { compacted: false, reason: "only the leader compacts" }
+    if (this.#snapshots === undefined) return { compacted: false, reason: "this coordinator runs without snapshots: nothing could replace the purged events" }
+    const snapshot = await this.snapshotNow()
+    if (snapshot === undefined) return { compacted: false, reason: "no snapshot could be written now (one is being written); try again" }
+    const info = await this.log.jsm.streams.info(EVENTS_STREAM)
+    let through = Math.min(snapshot.seq, info.state.last_seq - keepEvents)
+    for (const jobId of this.state.activeJobs) {
+      const job = this.state.jobs.get(jobId)
+      if (job !== undefined) through = Math.min(through, job.submittedSeq - 1)
+    }
+    if (through < info.state.first_seq) {
+      return { compacted: false, reason: `nothing to purge: the log starts at #${info.state.first_seq}, and the newest ${keepEvents} events, unfinished jobs' histories and events after snapshot #${snapshot.seq} stay` }
+    }
+    if (!this.#mayDecide()) return { compacted: false, reason: "no longer leading" }
+    await this.#append({ type: "LogCompacted", ...this.#envelope(), epoch: this.#epoch, throughSeq: through, snapshotSeq: snapshot.seq, reason })
+    const purged = await this.log.jsm.streams.purge(EVENTS_STREAM, { seq: through + 1 })
+    await this.#snapshots.deleteOlderThan(through)
+    this.#say(`compacted the log: purged ${purged.purged} events through #${through}, behind snapshot #${snapshot.seq} (${reason})`)
+    return { compacted: true, throughSeq: through, purged: purged.purged, firstSeq: through + 1, snapshotSeq: snapshot.seq }
   }
 
   /** Writes a snapshot of the current state (the leader does this every N events or T seconds). */

@@ -42,6 +42,7 @@ export type Draft =
   | { readonly type: "TaskLeased"; readonly workerId: string; readonly leases: LeaseDraft[] }
   | { readonly type: "WorkerLost"; readonly workerId: string; readonly reason: string }
   | ShareDraft
+  | { readonly type: "JobsExpired"; readonly jobIds: ReadonlyArray<string>; readonly reason: string }
   | { readonly type: "BatchSizeChanged"; readonly jobId: string; readonly batchSize: number; readonly fromTask: number; readonly fromRow: number; readonly count: number }
   | {
       readonly type: "TaskReclaimed" | "AttemptAborted"
@@ -110,7 +111,7 @@ const countByJob = (leases: ReadonlyArray<{ jobId: string }>): Map<string, numbe
 
 export const SHARES_IN_FLIGHT = "shares"
 
-const jobKey = (jobId: string) => `job:${jobId}`
+export const jobKey = (jobId: string) => `job:${jobId}`
 export const taskKey = (jobId: string, index: number) => `task:${jobId}/${index}`
 export const attemptKey = (jobId: string, index: number, attempt: number) => `attempt:${jobId}/${index}.${attempt}`
 
@@ -124,6 +125,8 @@ const draftKeys = (draft: Draft): string[] => {
       return [`worker:${draft.workerId}`]
     case "SharesAllocated":
       return [SHARES_IN_FLIGHT]
+    case "JobsExpired":
+      return draft.jobIds.map(jobKey)
     case "TaskReclaimed":
     case "AttemptAborted":
       return [attemptKey(draft.jobId, draft.index, draft.attempt)]

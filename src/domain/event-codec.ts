@@ -4,6 +4,12 @@ import { Schema } from "./schema.ts"
 import { EventSchemas, isEventType, type DtqEvent, type EventType } from "./events.ts"
 import { describeIssue } from "./schema-issue.ts"
 
+/**
+ * The largest event payload dtq writes or folds. Below the stream's max_msg_size and the server's default
+ * max_payload (both 1 MiB, which also count the subject and headers), so a refusal is always the writer's.
+ */
+export const MAX_EVENT_BYTES = 1_000_000
+
 export type Decoded = { readonly ok: true; readonly event: DtqEvent } | { readonly ok: false; readonly reason: string }
 
 const decoders = Object.fromEntries(
@@ -29,6 +35,8 @@ export const decodeEventValue = (value: unknown): Decoded => {
 
 /** Decodes the payload of a stored message. */
 export const decodeEvent = (bytes: Uint8Array): Decoded => {
+  // A writer that bypassed dtq's own check (or an older limit) is not folded: the limit bounds memory.
+  if (bytes.byteLength > MAX_EVENT_BYTES) return { ok: false, reason: `${bytes.byteLength} bytes, over the ${MAX_EVENT_BYTES}-byte event limit` }
   let value: unknown
   try {
     value = JSON.parse(textDecoder.decode(bytes))

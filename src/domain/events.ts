@@ -7,6 +7,9 @@ import { TensorRef } from "./train-spec.ts"
 
 export const EVENT_SCHEMA_VERSION = 1
 
+/** One JobsExpired event names at most this many jobs (66 B each at most: the event stays small). */
+export const MAX_JOBS_EXPIRED_PER_EVENT = 1000
+
 /** Ids travel in NATS subjects, so they are restricted to subject-safe tokens. */
 export const Id = Schema.String.check(
   Schema.isPattern(/^[A-Za-z0-9_-]{1,64}$/, { expected: "an id of 1-64 letters, digits, '_' or '-'" })
@@ -243,6 +246,27 @@ export const SharesAllocated = Schema.Struct({
   )
 })
 
+/**
+ * Retention: finished jobs that leave the coordinator's live state (and the digest), oldest first. Their
+ * events stay in the log until it is compacted; `reason` says which limit expired them (age or count).
+ */
+export const JobsExpired = Schema.Struct({
+  ...decision("JobsExpired"),
+  jobIds: Schema.Array(Id).check(Schema.isMinLength(1), Schema.isMaxLength(MAX_JOBS_EXPIRED_PER_EVENT)),
+  reason: Schema.String
+})
+
+/**
+ * Compaction: the events through `throughSeq` are purged from the stream, behind the snapshot of
+ * `snapshotSeq` (>= throughSeq), which recovery starts from. Written before the purge, so it survives it.
+ */
+export const LogCompacted = Schema.Struct({
+  ...decision("LogCompacted"),
+  throughSeq: Count,
+  snapshotSeq: Count,
+  reason: Schema.String
+})
+
 export const TrainingFinished = Schema.Struct({
   ...decision("TrainingFinished"),
   jobId: Id,
@@ -288,7 +312,9 @@ export const EventSchemas = {
   TrainingFinished,
   BatchSizeChanged,
   PredictionsStored,
-  SharesAllocated
+  SharesAllocated,
+  JobsExpired,
+  LogCompacted
 } as const
 
 export type EventType = keyof typeof EventSchemas
@@ -306,6 +332,9 @@ export const TERM_KEY = "term"
 
 /** Allocations concern the whole cluster: one key, so `nats stream view` can follow them alone. */
 export const SHARES_KEY = "shares"
+
+/** Retention and compaction decisions concern the whole cluster: one key. */
+export const RETENTION_KEY = "retention"
 
 /** The routing key of an event: the worker or job it concerns (used in its subject). */
 export const routingKey = (event: DtqEvent): string => {
@@ -326,6 +355,9 @@ export const routingKey = (event: DtqEvent): string => {
       return TERM_KEY
     case "SharesAllocated":
       return SHARES_KEY
+    case "JobsExpired":
+    case "LogCompacted":
+      return RETENTION_KEY
     case "CoordinatorStarted":
       return event.writer.id
     default:

@@ -51,14 +51,17 @@ export const ScheduleFields = {
   /** Not before this time (ms since the epoch)... */
   runAt: Schema.optionalKey(EpochMs),
   /** ...or not before this long after submission. */
-  delayMs: Schema.optionalKey(boundedInt(0, 366 * 86_400_000))
+  delayMs: Schema.optionalKey(boundedInt(0, 366 * 86_400_000)),
+  /** How long the finished job stays in the coordinator's live state (`dtq jobs`, `dtq job`). Default: the cluster's retention. */
+  keepMs: Schema.optionalKey(boundedInt(0, 3650 * 86_400_000))
 }
 
 /** The resolved form of ScheduleFields, stored in the log (optional keys keep older specs readable). */
 const ResolvedScheduleFields = {
   priority: Schema.optionalKey(Schema.Int),
   agingMs: Schema.optionalKey(Schema.Int),
-  runAt: Schema.optionalKey(EpochMs)
+  runAt: Schema.optionalKey(EpochMs),
+  keepMs: Schema.optionalKey(Schema.Int)
 }
 
 export const DEFAULT_AGING_MS = 5000
@@ -308,13 +311,18 @@ const decodeOrFail = <A>(decoded: { _tag: "Success"; success: A } | { _tag: "Fai
   return colon > 0 ? fail(line.slice(0, colon), line.slice(colon + 2)) : fail("", line)
 }
 
-type ScheduleRequest = { priority?: number | "low" | "normal" | "high"; agingMs?: number; runAt?: number; delayMs?: number }
+type ScheduleRequest = { priority?: number | "low" | "normal" | "high"; agingMs?: number; runAt?: number; delayMs?: number; keepMs?: number }
 
-const resolveSchedule = (spec: ScheduleRequest, now: number): { priority: number; agingMs: number; runAt?: number } => {
+const resolveSchedule = (spec: ScheduleRequest, now: number): { priority: number; agingMs: number; runAt?: number; keepMs?: number } => {
   if (spec.runAt !== undefined && spec.delayMs !== undefined) fail("delayMs", "give runAt or delayMs, not both")
   const priority = typeof spec.priority === "string" ? PRIORITY_NAMES[spec.priority] : (spec.priority ?? 0)
   const runAt = spec.runAt ?? (spec.delayMs === undefined || spec.delayMs === 0 ? undefined : now + spec.delayMs)
-  return { priority, agingMs: spec.agingMs ?? DEFAULT_AGING_MS, ...(runAt === undefined ? {} : { runAt }) }
+  return {
+    priority,
+    agingMs: spec.agingMs ?? DEFAULT_AGING_MS,
+    ...(runAt === undefined ? {} : { runAt }),
+    ...(spec.keepMs === undefined ? {} : { keepMs: spec.keepMs })
+  }
 }
 
 const resolvePolicy = (spec: Partial<Policy>): Policy => {

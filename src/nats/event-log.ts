@@ -2,10 +2,11 @@
 // range in order, and tail from a sequence. The only module that knows how events are stored.
 import { jetstream, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream"
 import { headers, type NatsConnection } from "@nats-io/transport-node"
-import { encodeEvent } from "../domain/event-codec.ts"
+import { encodeEvent, MAX_EVENT_BYTES } from "../domain/event-codec.ts"
 import type { DtqEvent } from "../domain/events.ts"
 import { retryPromise } from "./retry.ts"
-import { ensureEventStream, MAX_EVENT_BYTES, openManager, type StreamOptions } from "./streams.ts"
+import { ensureEventStream, openManager, type StreamOptions } from "./streams.ts"
+import { EventTooLarge, StreamFull } from "./errors.ts"
 import { EVENTS_STREAM, HEADER_TYPE, HEADER_WRITER, eventSubject } from "./subjects.ts"
 
 export type RawEvent = { readonly seq: number; readonly subject: string; readonly data: Uint8Array; readonly time: number }
@@ -23,6 +24,8 @@ const RETRY = { times: 12, baseMs: 50, maxMs: 2000 } as const
 /** Reads of stream state and consumer creation ride through a server or stream-leader fail-over. */
 const READ_RETRY = { times: 6, baseMs: 100, maxMs: 2000 } as const
 const PERMANENT = /wrong last|maximum payload|message size|exceeds|not permitted|permissions/i
+/** A stream limit reached under discard new (JetStream's "maximum messages/bytes exceeded", code 10077 on some servers). */
+const FULL = /maximum (messages|bytes) exceeded|resource limits exceeded|insufficient resources/i
 
 export class EventLog {
   readonly js: JetStreamClient
@@ -44,9 +47,7 @@ export class EventLog {
   /** Appends one event; resolves with its stream sequence once it is durable. */
   async append(event: DtqEvent, options: AppendOptions = {}): Promise<number> {
     const data = encodeEvent(event)
-    if (data.byteLength > MAX_EVENT_BYTES) {
-      throw new AppendRefused(`${event.type} ${event.id} is ${data.byteLength} bytes, over the ${MAX_EVENT_BYTES}-byte event limit`)
-    }
+    if (data.byteLength > MAX_EVENT_BYTES) throw new EventTooLarge({ type: event.type, id: event.id, bytes: data.byteLength, limit: MAX_EVENT_BYTES })
     const h = headers()
     h.set(HEADER_TYPE, event.type)
     h.set(HEADER_WRITER, `${event.writer.role}/${event.writer.id}`)
@@ -56,12 +57,19 @@ export class EventLog {
         headers: h,
         ...(options.expectLastSubjectSeq === undefined ? {} : { expect: { lastSubjectSequence: options.expectLastSubjectSeq } })
       })
+    const full = (error: unknown) => FULL.test(String(error)) ? new StreamFull({ stream: EVENTS_STREAM, type: event.type, detail: (error as Error).message }) : undefined
     try {
       return (await publish()).seq
     } catch (first) {
+      const isFull = full(first)
+      if (isFull !== undefined) throw isFull
       if (PERMANENT.test(String(first))) throw new AppendRefused(`${event.type} refused: ${(first as Error).message}`)
       // Same msgID on every try: JetStream stores the event once however often it is sent.
-      return (await retryPromise(publish, RETRY)).seq
+      try {
+        return (await retryPromise(publish, RETRY)).seq
+      } catch (error) {
+        throw full(error) ?? error
+      }
     }
   }
 

@@ -43,7 +43,9 @@ export const WRITER_OF: Readonly<Record<EventType, Role>> = {
   TrainingFinished: "coordinator",
   BatchSizeChanged: "coordinator",
   PredictionsStored: "coordinator",
-  SharesAllocated: "coordinator"
+  SharesAllocated: "coordinator",
+  JobsExpired: "coordinator",
+  LogCompacted: "coordinator"
 }
 
 export const typesWrittenBy = (role: Role): EventType[] => EVENT_TYPES.filter((t) => WRITER_OF[t] === role)

@@ -42,6 +42,11 @@ export class SnapshotStore {
     return this.#store.getBlob(name)
   }
 
+  /** Deletes the snapshots of sequences below `seq`: after a compaction through `seq` they can never be used. */
+  async deleteOlderThan(seq: number): Promise<void> {
+    for (const old of await this.list()) if (old.seq < seq) await this.#store.delete(old.name).catch(() => undefined)
+  }
+
   /** Keeps the newest `keep` snapshots, deletes the rest. */
   async prune(keep: number): Promise<void> {
     for (const old of (await this.list()).slice(keep)) await this.#store.delete(old.name).catch(() => undefined)

@@ -5,23 +5,44 @@ import { EVENTS_STREAM, EVENTS_SUBJECTS } from "./subjects.ts"
 import { StreamSetupError } from "./errors.ts"
 
 const DUPLICATE_WINDOW_NS = 2 * 60 * 1_000_000_000 // retried publishes within 2 minutes are stored once
-export const MAX_EVENT_BYTES = 1024 * 1024
+export { MAX_EVENT_BYTES } from "../domain/event-codec.ts"
+/** The stream's own per-message limit (payload, subject and headers): the writer's MAX_EVENT_BYTES is below it. */
+export const STREAM_MAX_MSG_BYTES = 1024 * 1024
+
+/**
+ * Optional size limits of the event stream. Reached, the server refuses new events (discard new) and the
+ * writers report it: old events are never dropped to make room. No age limit: JetStream's max_age deletes
+ * old events whatever the discard policy, silently; compaction behind a snapshot does that job (dtq compact).
+ */
+export type StreamLimits = {
+  /** Bytes the stream may hold; undefined: unlimited. */
+  readonly maxBytes?: number
+  /** Events the stream may hold; undefined: unlimited. */
+  readonly maxMsgs?: number
+}
 
 export type StreamOptions = {
   /** Replicas when the stream is created (1 on one server, 3 on a cluster). An existing stream keeps its own. */
   readonly replicas?: number
+  /** Size limits to set (on creation, or on an existing stream whose limits differ). Undefined: left as they are. */
+  readonly limits?: StreamLimits
 }
 
-export const eventStreamConfig = (replicas: number): Partial<StreamConfig> & { name: string } => ({
+const limitFields = (limits: StreamLimits | undefined) => ({
+  max_msgs: limits?.maxMsgs ?? -1,
+  max_bytes: limits?.maxBytes ?? -1,
+  // Discard new: a full stream refuses writes (reported loudly) instead of silently losing its oldest events.
+  discard: (limits?.maxMsgs === undefined && limits?.maxBytes === undefined ? "old" : "new") as StreamConfig["discard"]
+})
+
+export const eventStreamConfig = (replicas: number, limits?: StreamLimits): Partial<StreamConfig> & { name: string } => ({
   name: EVENTS_STREAM,
   subjects: [EVENTS_SUBJECTS],
   storage: "file" as StreamConfig["storage"],
   retention: "limits" as StreamConfig["retention"],
-  discard: "old" as StreamConfig["discard"],
-  max_msgs: -1,
-  max_bytes: -1,
+  ...limitFields(limits),
   max_age: 0, // the log is the source of truth: kept until an operator compacts it (docs/operations.md)
-  max_msg_size: MAX_EVENT_BYTES,
+  max_msg_size: STREAM_MAX_MSG_BYTES,
   duplicate_window: DUPLICATE_WINDOW_NS,
   num_replicas: replicas,
   allow_direct: true
@@ -45,7 +66,7 @@ export const ensureEventStream = async (jsm: JetStreamManager, options: StreamOp
   })
   if (existing === undefined) {
     try {
-      await jsm.streams.add(eventStreamConfig(options.replicas ?? 1))
+      await jsm.streams.add(eventStreamConfig(options.replicas ?? 1, options.limits))
       return
     } catch (error) {
       // Another process may have created it at the same moment: fall through to the check.
@@ -58,12 +79,26 @@ export const ensureEventStream = async (jsm: JetStreamManager, options: StreamOp
   const problems: string[] = []
   if (!config.subjects?.includes(EVENTS_SUBJECTS)) problems.push(`its subjects are ${JSON.stringify(config.subjects)}, not ["${EVENTS_SUBJECTS}"]`)
   if (config.retention !== "limits") problems.push(`its retention is ${config.retention}, not limits`)
-  if (config.max_msg_size !== -1 && config.max_msg_size !== undefined && config.max_msg_size < MAX_EVENT_BYTES) {
-    problems.push(`its max_msg_size ${config.max_msg_size} is below ${MAX_EVENT_BYTES}`)
+  if (config.max_msg_size !== -1 && config.max_msg_size !== undefined && config.max_msg_size < STREAM_MAX_MSG_BYTES) {
+    problems.push(`its max_msg_size ${config.max_msg_size} is below ${STREAM_MAX_MSG_BYTES}`)
   }
   if (problems.length > 0) {
     throw new StreamSetupError({
       detail: `stream ${EVENTS_STREAM} exists but is incompatible with dtq: ${problems.join("; ")}. Remove it (nats stream rm ${EVENTS_STREAM}) or point dtq at another server.`
     })
   }
+  if (options.limits === undefined) return
+  const wanted = limitFields(options.limits)
+  if (config.max_msgs === wanted.max_msgs && config.max_bytes === wanted.max_bytes && config.discard === wanted.discard) return
+  try {
+    await jsm.streams.update(EVENTS_STREAM, { ...config, ...wanted })
+  } catch (error) {
+    throw new StreamSetupError({ detail: `cannot set the limits of stream ${EVENTS_STREAM} (${JSON.stringify(wanted)}): ${(error as Error).message}` })
+  }
 }
+
+/** The limits an existing stream has now (undefined: unlimited). */
+export const streamLimitsOf = (config: Pick<StreamConfig, "max_msgs" | "max_bytes">): StreamLimits => ({
+  ...(config.max_bytes > 0 ? { maxBytes: config.max_bytes } : {}),
+  ...(config.max_msgs > 0 ? { maxMsgs: config.max_msgs } : {})
+})

@@ -12,11 +12,14 @@ import { InvalidInput, InvalidOutput } from "./errors.ts"
 import { awaitOutputs, watchJob, type AwaitOptions, type JobWatch } from "./task-jobs.ts"
 import { foldMessage } from "../projections/fold-message.ts"
 import { emptyState, isFinished, type ClusterState, type JobPhase } from "../projections/state.ts"
-import { jobBlocker, jobView, jobsView, workersView, type JobView, type WorkerView } from "../projections/views.ts"
+import { jobBlocker, jobView, jobsView, workersView, type JobView, type RetentionView, type WorkerView } from "../projections/views.ts"
+import type { RetentionPolicy } from "../domain/retention-policy.ts"
 import { connectCluster } from "../nats/connection.ts"
 import type { NatsCredentials } from "../nats/credentials.ts"
 import { AppendRefused, EventLog } from "../nats/event-log.ts"
 import { CHAT_SUBJECT, EVENTS_STREAM, controlSubject, eventTypeSubject } from "../nats/subjects.ts"
+import { recoveryStart, type RecoveryStart } from "../nats/recovery.ts"
+import { SnapshotStore } from "../nats/snapshot-store.ts"
 import { DatasetStore } from "../nats/dataset-store.ts"
 import { ModelStore } from "../nats/model-store.ts"
 import { TensorStore } from "../nats/tensor-store.ts"
@@ -117,6 +120,9 @@ export class JobHandle<O> {
     return this.#client.cancel(this.jobId, reason)
   }
 }
+
+/** What a replay covers: the log from `firstSeq` on, on top of snapshot `snapshotSeq` when history was compacted. */
+export type ReplayHistory = { readonly firstSeq: number; readonly snapshotSeq?: number }
 
 export class Client {
   readonly id: string
@@ -349,7 +355,7 @@ export class Client {
   }
 
   /** The newest jobs (at most 500) and how many there are in all. */
-  jobs(): Promise<Answer<{ jobs: JobView[]; total: number }>> {
+  jobs(): Promise<Answer<{ jobs: JobView[]; total: number; retention?: RetentionView & { policy?: RetentionPolicy } }>> {
     return this.askOrReplay("jobs", {}, (state) => jobsView(state))
   }
 
@@ -499,14 +505,27 @@ export class Client {
     this.nc.publish(CHAT_SUBJECT, JSON.stringify({ from, text }))
   }
 
-  /** Rebuilds the whole state from the log (through `untilSeq`, default the newest event). */
-  async replay(untilSeq?: number): Promise<{ state: ClusterState; ms: number }> {
-    const state = emptyState()
+  /**
+   * Rebuilds the whole state from the log (through `untilSeq`, default the newest event). After a
+   * compaction the log starts later: the replay starts from the newest snapshot that reaches it, and
+   * `history` says so.
+   */
+  async replay(untilSeq?: number): Promise<{ state: ClusterState; ms: number; history: ReplayHistory }> {
     const t0 = performance.now()
-    await this.log.readRange(1, untilSeq, (m) => {
+    const firstSeq = (await this.log.jsm.streams.info(EVENTS_STREAM)).state.first_seq
+    let start: RecoveryStart = { state: emptyState(), fromSeq: 1, snapshot: undefined }
+    if (firstSeq > 1) {
+      start = await recoveryStart(await SnapshotStore.open(this.nc), firstSeq, untilSeq === undefined ? {} : { untilSeq })
+      if (start.snapshot === undefined) {
+        throw new Error(`the log starts at #${firstSeq} (events before it were compacted) and no snapshot${untilSeq === undefined ? "" : ` up to #${untilSeq}`} reaches it: the state cannot be rebuilt${untilSeq !== undefined && untilSeq < firstSeq ? ` (#${untilSeq} is compacted history)` : ""}`)
+      }
+    }
+    const state = start.state
+    await this.log.readRange(start.fromSeq, untilSeq, (m) => {
       foldMessage(state, m, m.data)
     })
-    return { state, ms: performance.now() - t0 }
+    const history: ReplayHistory = { firstSeq, ...(start.snapshot === undefined ? {} : { snapshotSeq: start.snapshot.seq }) }
+    return { state, ms: performance.now() - t0, history }
   }
 
   async close(): Promise<void> {

@@ -37,6 +37,11 @@ export const jobsTable = (jobs: ReadonlyArray<JobView>, total = jobs.length): st
         ])
       )
 
+/** `dtq jobs`' last line: finished jobs retained, expired, and the policy when a coordinator answered. */
+export const retentionLine = (r: { retained: number; expired: number; policy?: { maxAgeMs: number; maxJobs: number } }): string =>
+  `${r.retained} finished job(s) retained, ${r.expired} expired` +
+  (r.policy === undefined ? "" : ` (kept ${duration(r.policy.maxAgeMs)} after they end, at most ${r.policy.maxJobs})`)
+
 export const jobDetail = (j: JobView, lastErrors: ReadonlyArray<{ index: number; error: string }> = []): string => {
   const lines = [
     `job       ${j.jobId}${j.name === undefined ? "" : ` (${j.name})`}`,
@@ -182,6 +187,10 @@ export const eventDetails = (event: DtqEvent): string => {
       return `${event.jobId}: ${event.predictions.rows} predictions in ${event.predictions.bucket}/${event.predictions.name}${event.accuracy === undefined ? "" : `, accuracy ${event.accuracy.toFixed(4)}`}`
     case "SharesAllocated":
       return `${event.capacity} leases: ${event.jobs.map((j) => `${j.jobId}=${j.quota}`).join(" ")} (${clip(event.reason, 60)})`
+    case "LogCompacted":
+      return `events through #${event.throughSeq} purged behind snapshot #${event.snapshotSeq} (${clip(event.reason, 60)})`
+    case "JobsExpired":
+      return `${event.jobIds.length} finished job(s) expired (${clip(event.reason, 60)}): ${event.jobIds.slice(0, 4).join(", ")}${event.jobIds.length > 4 ? `, … (+${event.jobIds.length - 4})` : ""}`
   }
 }
 

@@ -26,6 +26,7 @@ import type { ResolvedInferSpec, ResolvedTrainSpec } from "../domain/job-spec.ts
 import { batchResultProblem, classesOf, type BatchResult } from "../domain/infer-spec.ts"
 import { storedMs, storedOf, type Stored } from "./stored.ts"
 import { noteWriterClock } from "./clock-skew.ts"
+import { jobsExpired, logCompacted } from "./retention.ts"
 
 /** Records an event (or part of one) that was not applied, and why. */
 export const reject = (state: ClusterState, seq: number, reason: string): void => {
@@ -108,6 +109,10 @@ export const applyEvent = (state: ClusterState, at: number | Stored, event: DtqE
         jobs: event.jobs.map((j) => ({ ...j }))
       }
       return
+    case "JobsExpired":
+      return jobsExpired(state, event, r)
+    case "LogCompacted":
+      return logCompacted(state, event)
     case "TasksScheduled":
       return withJob(state, event.jobId, r, (job) => (isFinished(job.phase) ? undefined : tasksScheduled(job, event, now, r)))
     case "JobRejected":
@@ -334,6 +339,7 @@ const jobSubmitted = (state: ClusterState, event: EventOf<"JobSubmitted">, r: Re
     jobId: event.jobId,
     spec: event.spec,
     submittedAt: state.now,
+    submittedSeq: state.seq,
     submittedBy: event.writer.id,
     phase: "queued",
     count: event.spec.tasks,

@@ -5,8 +5,9 @@ import { stateDigest } from "./digest.ts"
 import type { ClusterState } from "./state.ts"
 
 // 2: inference state, rate windows and the fair-share allocation.
-// 3: times are the stream's stored times (not writers' `ts`), workers' clock offsets.
-export const SNAPSHOT_VERSION = 3
+// 3: retention (expiredJobs); a finished job's per-task arrays freed (one branch), or stored times (another).
+// 4: both: times are the stream's stored times (not writers' `ts`), workers' clock offsets, and retention.
+export const SNAPSHOT_VERSION = 4
 
 export type SnapshotHeader = { readonly version: number; readonly seq: number; readonly digest: string; readonly takenAt: number }
 

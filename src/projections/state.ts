@@ -36,6 +36,8 @@ export type JobState = {
   readonly jobId: string
   readonly spec: ResolvedSpec
   readonly submittedAt: number
+  /** Where its JobSubmitted is in the stream: compaction keeps a running job's whole history. */
+  readonly submittedSeq: number
   readonly submittedBy: string
   phase: JobPhase
   count: number // changes only when an inference job's batch size does
@@ -124,6 +126,10 @@ export type ClusterState = {
   duplicateResults: number // results for a task that already had one
   readonly recentRejected: RejectedRecord[] // newest last, bounded
   allocation: Allocation | undefined
+  /** Finished jobs that left the state by retention (JobsExpired), in all. */
+  expiredJobs: number
+  /** The events through this sequence were purged behind a snapshot (LogCompacted); 0: none. */
+  compactedThrough: number
 }
 
 export const RECENT_REJECTED_LIMIT = 50
@@ -143,7 +149,9 @@ export const emptyState = (): ClusterState => ({
   fencedCount: 0,
   duplicateResults: 0,
   recentRejected: [],
-  allocation: undefined
+  allocation: undefined,
+  expiredJobs: 0,
+  compactedThrough: 0
 })
 
 export const runKey = (index: number, attempt: number): string => `${index}.${attempt}`

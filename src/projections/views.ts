@@ -242,10 +242,17 @@ export const outputsPage = (job: JobState, offset: number, maxBytes: number): { 
 /** How many jobs a listing shows at most (the newest): a reply must fit in one message. */
 export const JOBS_LISTED = 500
 
-/** The newest `limit` jobs, oldest first, and how many jobs there are in all. */
-export const jobsView = (state: ClusterState, limit = JOBS_LISTED): { jobs: JobView[]; total: number } => {
+/** Finished jobs still in the state, and how many have left it by retention. */
+export type RetentionView = { readonly retained: number; readonly expired: number }
+
+/** The newest `limit` jobs, oldest first, how many jobs there are in all, and how many finished ones are retained. */
+export const jobsView = (state: ClusterState, limit = JOBS_LISTED): { jobs: JobView[]; total: number; retention: RetentionView } => {
   const all = [...state.jobs.values()]
-  return { jobs: all.slice(Math.max(0, all.length - limit)).map((job) => jobView(job)), total: all.length }
+  return {
+    jobs: all.slice(Math.max(0, all.length - limit)).map((job) => jobView(job)),
+    total: all.length,
+    retention: { retained: all.length - state.activeJobs.size, expired: state.expiredJobs }
+  }
 }
 export const workersView = (state: ClusterState): WorkerView[] => [...state.workers.values()].map(workerView)
 

@@ -24,8 +24,9 @@ export type PlotData = {
 }
 
 /** Replays the log (through `untilSeq`, default the newest event) into everything the charts need. */
-export const replayForPlots = async (log: EventLog, untilSeq?: number): Promise<PlotData & { state: ClusterState; events: number }> => {
+export const replayForPlots = async (log: EventLog, untilSeq?: number): Promise<PlotData & { state: ClusterState; events: number; firstSeq: number }> => {
   const state = emptyState()
+  let firstSeq = 0 // after a compaction the log starts later: charts cover only what is left
   const activity = emptyActivity()
   const splits: Split[] = []
   let events = 0
@@ -33,6 +34,7 @@ export const replayForPlots = async (log: EventLog, untilSeq?: number): Promise<
     const fenced = state.fencedCount
     const rejected = state.rejectedCount
     const decoded = foldMessage(state, m, m.data)
+    if (events === 0) firstSeq = m.seq
     events++
     if (!decoded.ok || state.fencedCount !== fenced) return
     const event = decoded.event
@@ -45,7 +47,7 @@ export const replayForPlots = async (log: EventLog, untilSeq?: number): Promise<
       if (splits.length > SPLITS_KEPT) splits.shift()
     }
   })
-  return { state, events, report: trainingReport(state), activity: activityView(activity), splits }
+  return { state, events, firstSeq, report: trainingReport(state), activity: activityView(activity), splits }
 }
 
 /** The charts of the data, in a fixed order; with `jobId`, that job's charts only. */

@@ -10,6 +10,7 @@ import { connectCluster } from "../nats/connection.ts"
 import type { NatsCredentials } from "../nats/credentials.ts"
 import { TermWatch } from "./term-watch.ts"
 import { AppendRefused, EventLog, type Tail } from "../nats/event-log.ts"
+import { EventTooLarge, StreamFull } from "../nats/errors.ts"
 import { CHAT_SUBJECT, TASK_CHECK_QUEUE, eventTypeSubject, heartbeatSubject, leaseSubject, taskCheckSubject, workerPingSubject } from "../nats/subjects.ts"
 import { decodeInput } from "../tasks/codec.ts"
 import { jsonByteLength, jsonProblem } from "../domain/json.ts"
@@ -394,7 +395,13 @@ export class Worker {
       (error: Error) => {
         this.#unsent.delete(attempt)
         if (this.#stopped && this.nc.isClosed()) return
-        if (error instanceof AppendRefused) {
+        if (error instanceof StreamFull) {
+          // Nothing is lost: the fact is kept and sent again (same id) once the operator makes room.
+          this.#say(`STREAM FULL: ${error.message}; keeping it and retrying every 5 s`)
+          setTimeout(() => this.#send(event), 5000)
+          return
+        }
+        if (error instanceof AppendRefused || error instanceof EventTooLarge) {
           // Refused for good (too large, say): its tasks' leases run out and they are retried elsewhere.
           this.#say(`the log refused ${event.type} (${error.message}); not retrying it`)
           return
@@ -421,9 +428,12 @@ export class Worker {
    */
   async stop(options: { drain?: boolean; drainTimeoutMs?: number } = {}): Promise<void> {
     if (this.#stopped) return
+    // Every write and wait below is bounded: with the server unreachable a stop still ends in time
+    // (drainTimeoutMs + at most 5 x STOP_STEP_MS); what could not be written is reclaimed by the coordinator.
+    const bounded = (work: Promise<unknown>) => withinMs(work, STOP_STEP_MS)
     if (options.drain === true) {
       this.#draining = true
-      await this.#write({ type: "WorkerDraining", ...this.#envelope(), workerId: this.id }).catch(() => undefined)
+      await bounded(this.#write({ type: "WorkerDraining", ...this.#envelope(), workerId: this.id }))
       const deadline = Date.now() + (options.drainTimeoutMs ?? 30_000)
       while (this.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
     }
@@ -433,15 +443,28 @@ export class Worker {
     for (const timer of this.#timers) clearInterval(timer)
     this.#flush()
     this.#flushProgress()
-    await Promise.allSettled([...this.#unsent])
+    await bounded(Promise.allSettled([...this.#unsent]))
     // Leaving at once frees whatever this worker still held: the fold reclaims it for a retry elsewhere.
-    await this.#write({ type: "WorkerLeft", ...this.#envelope(), workerId: this.id }).catch(() => undefined)
+    await bounded(this.#write({ type: "WorkerLeft", ...this.#envelope(), workerId: this.id }))
     for (const sub of this.#subscriptions) sub.unsubscribe()
-    await this.#leases?.stop()
-    await this.#term?.stop()
-    await this.nc.drain().catch(() => undefined)
+    await bounded(this.#leases?.stop() ?? Promise.resolve())
+    await bounded(this.#term?.stop() ?? Promise.resolve())
+    if (!(await bounded(this.nc.drain()))) await this.nc.close().catch(() => undefined)
   }
 }
+
+/** How long each step of a stop may take (a write, the lease follower, the connection's drain). */
+const STOP_STEP_MS = 5000
+
+/** Resolves true when `work` settles within `ms`, false when it does not (it is then left behind). */
+const withinMs = (work: Promise<unknown>, ms: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms)
+    work.then(
+      () => (clearTimeout(timer), resolve(true)),
+      () => (clearTimeout(timer), resolve(true))
+    )
+  })
 
 /** UTF-8 bytes of a result as JSON (short strings, the built-in kinds' results, are bounded, not measured). */
 const resultBytes = (result: unknown): number => {

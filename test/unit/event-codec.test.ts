@@ -33,6 +33,8 @@ const samples: DtqEvent[] = [
   F.jobFailed("j-1", "task 2 failed"),
   F.jobCancelled("j-1", "by request"),
   F.workerLost("w-1"),
+  F.jobsExpired(["j-1", "j-2"]),
+  F.logCompacted(120, 130),
   ...F.trainingEvents("j-1"),
   ...F.inferenceEvents("j-1")
 ]
@@ -49,7 +51,7 @@ const encode = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.str
 describe("round trips", () => {
   it("the samples cover every event type", () => {
     expect(new Set(samples.map((e) => e.type))).toEqual(new Set(EVENT_TYPES))
-    expect(EVENT_TYPES).toHaveLength(30)
+    expect(EVENT_TYPES).toHaveLength(32)
     expect(EVENT_TYPES).toContain("AttemptAborted")
   })
 
@@ -337,5 +339,18 @@ describe("decoding is total", () => {
       expect(isDecoded(decoded!)).toBe(true)
     }
     expect(() => decodeEvent(new TextEncoder().encode("[".repeat(100_000)))).not.toThrow()
+  })
+})
+
+describe("bounds of the codec (issue 15)", () => {
+  it("strips fields an event's schema does not know: they are never carried into the state", () => {
+    const event = { ...F.workerLeft("w-1"), junk: "x".repeat(1000), nested: { deep: true } }
+    const decoded = decodeEvent(new TextEncoder().encode(JSON.stringify(event)))
+    expect(decoded.ok && Object.keys(decoded.event).sort()).toEqual(["id", "ts", "type", "v", "workerId", "writer"])
+  })
+
+  it("refuses a payload over the event size limit without parsing it", () => {
+    const decoded = decodeEvent(new Uint8Array(1_000_001).fill(32))
+    expect(decoded).toEqual({ ok: false, reason: "1000001 bytes, over the 1000000-byte event limit" })
   })
 })

@@ -153,6 +153,21 @@ export const jobCancelled = (jobId: string, reason: string, o: Decided = {}): Ev
   reason
 })
 
+export const jobsExpired = (jobIds: string[], o: Decided = {}): EventOf<"JobsExpired"> => ({
+  type: "JobsExpired",
+  ...coordinatorEnvelope(o),
+  jobIds,
+  reason: "ended more than their retention ago"
+})
+
+export const logCompacted = (throughSeq: number, snapshotSeq: number, o: Decided = {}): EventOf<"LogCompacted"> => ({
+  type: "LogCompacted",
+  ...coordinatorEnvelope(o),
+  throughSeq,
+  snapshotSeq,
+  reason: "dtq compact"
+})
+
 export const workerLost = (workerId: string, o: Decided = {}): EventOf<"WorkerLost"> => ({
   type: "WorkerLost",
   ...coordinatorEnvelope(o),
