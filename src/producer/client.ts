@@ -1,13 +1,15 @@
 // The producer's client: submit jobs, follow them to their end, ask the coordinator, cancel, chat.
 // Requests go into the log; questions go to the leading coordinator, or to a replay of the log when
 // no coordinator answers.
-import { NoRespondersError, type NatsConnection } from "@nats-io/transport-node"
+import type { NatsConnection } from "@nats-io/transport-node"
+import { isNoResponders } from "./no-responders.ts"
+import { checkTask, liveTaskNames } from "./task-presence.ts"
 import type { DtqEvent } from "../domain/events.ts"
 import { newEventId, newJobId, newProcessId } from "../domain/ids.ts"
 import { resolveSpec, type ResolvedSpec } from "../domain/job-spec.ts"
 import { decodeOutput, encodeInput } from "../tasks/codec.ts"
 import type { AnyTaskDefinition, InputOf, OutputOf, TaskDefaults } from "../tasks/define.ts"
-import { InvalidInput, InvalidOutput } from "./errors.ts"
+import { InvalidInput, InvalidOutput, UnknownTask } from "./errors.ts"
 import { awaitOutputs, watchJob, type AwaitOptions, type JobWatch } from "./task-jobs.ts"
 import { foldMessage } from "../projections/fold-message.ts"
 import { emptyState, isFinished, type ClusterState, type JobPhase } from "../projections/state.ts"
@@ -59,6 +61,11 @@ export type SubmitOptions = TaskDefaults & {
   readonly name?: string
   /** The job's id (letters, digits, '_' and '-'); a new one by default. */
   readonly jobId?: string
+  /**
+   * Queue the job even when no live worker runs the task (it waits for one; dtq job says so). Default
+   * false: such a submission is refused at once with UnknownTask.
+   */
+  readonly queueUnknown?: boolean
 }
 
 /** A submitted job of user-defined tasks: await its outputs (typed, in input order), watch it, cancel it. */
@@ -167,7 +174,15 @@ export class Client {
 
   /** Submits tasks by name with inputs already in their wire (JSON) form: what `dtq submit` does. */
   async submitTasks(name: string, inputs: ReadonlyArray<unknown>, options: SubmitOptions = {}): Promise<{ jobId: string; spec: ResolvedSpec }> {
+    if (options.queueUnknown !== true) await this.requireLiveTask(name)
     return this.submitJob(taskRequest(name, inputs, options), options.jobId ?? newJobId())
+  }
+
+  /** Throws UnknownTask (naming the tasks live workers do run) when no live worker has advertised `name`. */
+  async requireLiveTask(name: string): Promise<void> {
+    if ((await checkTask(this.nc, name, [])).kind !== "none") return
+    const running = await this.workers().then((a) => liveTaskNames(a.value.workers), () => [])
+    throw new UnknownTask(name, running)
   }
 
   /** A fresh job id (to watch a job before submitting it). */
@@ -190,9 +205,8 @@ export class Client {
   }
 
   /** Submits and follows the job to its end. */
-  async run(request: unknown, onProgress?: (p: Progress) => void): Promise<JobOutcome> {
+  async run(request: unknown, onProgress?: (p: Progress) => void, jobId: string = newJobId()): Promise<JobOutcome> {
     const spec = resolveSpec(request)
-    const jobId = newJobId()
     const ended = watchJob(this, jobId) // subscribed before the job exists: its end cannot be missed
     await this.log.append({ type: "JobSubmitted", ...this.#envelope(), jobId, spec })
     return this.#follow(jobId, spec.tasks, ended, onProgress)
@@ -417,14 +431,19 @@ export class Client {
     this.nc.publish(CHAT_SUBJECT, JSON.stringify({ from, text }))
   }
 
-  /** Rebuilds the whole state from the log (through `untilSeq`, default the newest event). */
-  async replay(untilSeq?: number): Promise<{ state: ClusterState; ms: number }> {
+  /**
+   * Rebuilds the whole state from the log (through `untilSeq`, default the newest event). An `untilSeq`
+   * past the log's end replays to the end (never waits for events not yet written): `lastSeq` says where.
+   */
+  async replay(untilSeq?: number): Promise<{ state: ClusterState; ms: number; lastSeq: number; pastEnd: boolean }> {
     const state = emptyState()
     const t0 = performance.now()
-    await this.log.readRange(1, untilSeq, (m) => {
+    const lastSeq = await this.log.lastSeq()
+    const pastEnd = untilSeq !== undefined && untilSeq > lastSeq
+    await this.log.readRange(1, pastEnd ? lastSeq : (untilSeq ?? lastSeq), (m) => {
       foldMessage(state, m.seq, m.data)
     })
-    return { state, ms: performance.now() - t0 }
+    return { state, ms: performance.now() - t0, lastSeq, pastEnd }
   }
 
   async close(): Promise<void> {
@@ -460,8 +479,7 @@ const decodeWith = (task: AnyTaskDefinition, wire: unknown): unknown => {
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 /** No process listens on the subject: no coordinator is running (as opposed to a slow one). */
-export const isNoResponders = (error: unknown): boolean =>
-  error instanceof NoRespondersError || (error instanceof Error && (error.cause instanceof NoRespondersError || /no responders/i.test(error.message)))
+export { isNoResponders } from "./no-responders.ts"
 
 const outcome = (jobId: string, tasks: number, event: DtqEvent | undefined, view: JobView | undefined): JobOutcome => {
   const phase = view !== undefined && isFinished(view.state) ? view.state : endState(event)
