@@ -1,5 +1,6 @@
 // `dtq train k=v ...` and `dtq resume JOB k=v ...`: submit a training job; with --wait, follow its epochs
 // and, when it ends, write its outputs (weights CSV/PNG, logs/*.csv) from the log's training projection.
+import { jobOutputDir } from "./output-dir.ts"
 import { trainRequestFromPairs } from "../domain/train-spec.ts"
 import { decodeEvent } from "../domain/event-codec.ts"
 import type { Client } from "../producer/client.ts"
@@ -47,7 +48,7 @@ const finishSubmission = async (args: Parsed, client: Client, submitted: { jobId
     else out(`submitted ${jobId} (training); follow it with dtq job ${jobId} --wait`)
     return 0
   }
-  return followTraining(client, jobId, { json: asJson, outDir: stringFlag(args, "out") ?? "." })
+  return followTraining(client, jobId, { json: asJson, outDir: jobOutputDir(stringFlag(args, "out"), jobId) })
 }
 
 /** Follows a training job to its end, printing each epoch; then writes its output files. Returns the exit code. */
