@@ -9,6 +9,7 @@ import { BadSpec } from "../domain/errors.ts"
 import { resolveSpec } from "../domain/job-spec.ts"
 import { UsageError, boolFlag, intFlag, parseArgs, stringFlag, type Parsed } from "./args.ts"
 import { waitWithCoordinator } from "./coordinator-watch.ts"
+import { JOB_FILTER_FLAGS, jobFilterFromArgs } from "./failed-jobs-commands.ts"
 
 const out = (text: string) => process.stdout.write(`${text}\n`)
 const json = (value: unknown) => out(JSON.stringify(value))
@@ -108,9 +109,10 @@ const fromAnswer = <T>(answer: Answer<T>): T => {
 }
 
 export const jobsCommand = async (argv: string[]): Promise<number> => {
-  const args = parseArgs("jobs", argv, { json: "boolean" })
+  const args = parseArgs("jobs", argv, { json: "boolean", ...JOB_FILTER_FLAGS })
+  const filter = jobFilterFromArgs(args, Date.now())
   return withClient(args, async (client) => {
-    const { jobs, total } = fromAnswer(await client.jobs())
+    const { jobs, total } = fromAnswer(await client.jobs(filter))
     if (boolFlag(args, "json")) json({ jobs, total })
     else out(jobsTable(jobs, total))
     return 0

@@ -21,6 +21,7 @@ import { promptCommand } from "./prompt-command.ts"
 import { coordinatorCommand, workerCommand } from "./roles.ts"
 import { upCommand } from "./up.ts"
 import { NoCoordinator } from "./coordinator-watch.ts"
+import { errorsCommand, retryCommand } from "./failed-jobs-commands.ts"
 import { submitCommand } from "./submit-command.ts"
 import { resumeCommand, trainCommand } from "./train-command.ts"
 import { inferCommand, predictionsCommand, setBatchSizeCommand } from "./infer-command.ts"
@@ -56,7 +57,10 @@ jobs
   dtq infer model=JOB [data=FILE|OBJECT] [batchSize=N] [share=W] [labels=first|last|none] [--wait] [--json]
                                                                batch inference with a finished training job's model
   dtq set-batch-size JOB N | dtq predictions JOB [--out FILE]  a running inference job's batch size; its predictions
-  dtq jobs | dtq job ID [--wait] | dtq workers [--verbose] | dtq cancel ID
+  dtq jobs [--state queued|running|completed|failed|cancelled] [--kind K] [--name TEXT] [--since 2h|ISO]
+  dtq job ID [--wait] | dtq workers [--verbose] | dtq cancel ID
+  dtq retry JOB [--wait] [--json]                              a new job with a failed/cancelled job's spec, linked to it
+  dtq errors [JOB] [--json]                                    distinct task errors with counts and the attempts that hit them
       a --wait with no coordinator answering stops after 5 s (exit 3) and says how to start one; --keep-waiting waits on
   dtq producer                                                 the interactive prompt (try: help)
   dtq chat TEXT                                                a message every producer and worker prints
@@ -93,7 +97,9 @@ export const COMMANDS: Record<string, Command> = {
   "set-batch-size": setBatchSizeCommand,
   predictions: predictionsCommand,
   plot: plotCommand,
-  submit: submitCommand
+  submit: submitCommand,
+  retry: retryCommand,
+  errors: errorsCommand
 }
 
 /** Maps an error to its exit code and one line for stderr. */

@@ -2,7 +2,8 @@
 import { hostname } from "node:os"
 import type { Msg, Subscription } from "@nats-io/transport-node"
 import { stateDigest } from "../projections/digest.ts"
-import { RESULTS_PAGE_BYTES, jobBlocker, jobView, jobsView, outputsPage, summaryView, workersView } from "../projections/views.ts"
+import { JOBS_LISTED, RESULTS_PAGE_BYTES, jobBlocker, jobView, jobsView, outputsPage, summaryView, workersView } from "../projections/views.ts"
+import { jobFilterFrom, matchesJob } from "../projections/job-filter.ts"
 import { EVENTS_STREAM, controlSubject } from "../nats/subjects.ts"
 import type { Coordinator, SnapshotInfo } from "./coordinator.ts"
 import { trainingReport } from "../reports/training-report.ts"
@@ -66,7 +67,10 @@ export const serveControl = (coordinator: Coordinator): Subscription[] => {
         summary: summaryView(state)
       }
     }),
-    handle("jobs", () => jobsView(coordinator.state)),
+    handle("jobs", (msg) => {
+      const filter = jobFilterFrom(requestBody(msg))
+      return jobsView(coordinator.state, JOBS_LISTED, Object.keys(filter).length === 0 ? undefined : (job) => matchesJob(job, filter))
+    }),
     handle("job", (msg) => {
       const jobId = String(requestBody(msg).jobId ?? "")
       const job = coordinator.state.jobs.get(jobId)

@@ -13,10 +13,13 @@ import { InvalidInput, InvalidOutput, UnknownTask } from "./errors.ts"
 import { awaitOutputs, watchJob, type AwaitOptions, type JobWatch } from "./task-jobs.ts"
 import { foldMessage } from "../projections/fold-message.ts"
 import { emptyState, isFinished, type ClusterState, type JobPhase } from "../projections/state.ts"
-import { jobBlocker, jobView, jobsView, workersView, type JobView, type WorkerView } from "../projections/views.ts"
+import { JOBS_LISTED, jobBlocker, jobView, jobsView, workersView, type JobView, type WorkerView } from "../projections/views.ts"
 import { connectCluster } from "../nats/connection.ts"
 import { EventLog } from "../nats/event-log.ts"
-import { CHAT_SUBJECT, controlSubject } from "../nats/subjects.ts"
+import { CHAT_SUBJECT, EVENTS_STREAM, controlSubject, eventTypeSubject } from "../nats/subjects.ts"
+import { decodeEvent } from "../domain/event-codec.ts"
+import { matchesJob, type JobFilter } from "../projections/job-filter.ts"
+import { ErrorTally, type ErrorGroup } from "../projections/errors-view.ts"
 import { DatasetStore } from "../nats/dataset-store.ts"
 import { ModelStore } from "../nats/model-store.ts"
 import { TensorStore } from "../nats/tensor-store.ts"
@@ -290,9 +293,48 @@ export class Client {
     return { value: fromState((await this.replay()).state), replayed: true }
   }
 
-  /** The newest jobs (at most 500) and how many there are in all. */
-  jobs(): Promise<Answer<{ jobs: JobView[]; total: number }>> {
-    return this.askOrReplay("jobs", {}, (state) => jobsView(state))
+  /** The newest jobs (at most 500) that match `filter` (default: all), and how many match in all. */
+  async jobs(filter: JobFilter = {}): Promise<Answer<{ jobs: JobView[]; total: number }>> {
+    const keep = Object.keys(filter).length === 0 ? undefined : (job: JobView) => matchesJob(job, filter)
+    const answer = await this.askOrReplay("jobs", filter, (state) => jobsView(state, JOBS_LISTED, keep))
+    // A coordinator of an earlier release ignores the filter: applying it again here keeps the answer right.
+    if (keep === undefined || answer.value.jobs.every(keep)) return answer
+    const jobs = answer.value.jobs.filter(keep)
+    return { ...answer, value: { jobs, total: jobs.length } }
+  }
+
+  /**
+   * A new job with the same spec as a failed or cancelled one, linked to it in the log (JobSubmitted's
+   * `retryOf`). Jobs of sums and user tasks; a training job is re-run with resume, an inference job anew.
+   */
+  async retry(jobId: string, options: { queueUnknown?: boolean; jobId?: string } = {}): Promise<{ jobId: string; spec: ResolvedSpec; retryOf: string }> {
+    const view = await this.job(jobId)
+    if (view === undefined) throw new BadSpec({ field: "job", message: `unknown job ${jobId}` })
+    if (view.state !== "failed" && view.state !== "cancelled" && view.state !== "rejected") {
+      throw new BadSpec({ field: "job", message: `job ${jobId} is ${view.state}; only a failed or cancelled job can be retried` })
+    }
+    if (view.kind === "train" || view.kind === "infer") {
+      throw new BadSpec({ field: "job", message: `job ${jobId} is a ${view.kind} job; retry re-runs sums and user tasks (a training job: dtq resume, an inference job: dtq infer)` })
+    }
+    const submitted = await this.log.jsm.streams.getMessage(EVENTS_STREAM, { last_by_subj: eventTypeSubject("JobSubmitted", jobId) }).catch(() => null)
+    const decoded = submitted === null ? undefined : decodeEvent(submitted.data)
+    if (decoded === undefined || !decoded.ok || decoded.event.type !== "JobSubmitted") throw new BadSpec({ field: "job", message: `the log holds no JobSubmitted of ${jobId}` })
+    const spec = decoded.event.spec
+    if (spec.kind === "task" && options.queueUnknown !== true) await this.requireLiveTask(spec.task)
+    const newId = options.jobId ?? newJobId()
+    await this.log.append({ type: "JobSubmitted", ...this.#envelope(), jobId: newId, spec, retryOf: jobId })
+    return { jobId: newId, spec, retryOf: jobId }
+  }
+
+  /** The distinct task errors in the log (of one job when given), with counts and the attempts that hit them. */
+  async errors(jobId?: string): Promise<ErrorGroup[]> {
+    const tally = new ErrorTally(jobId)
+    await this.log.readRange(1, await this.log.lastSeq(), (m) => {
+      if (!m.subject.startsWith("dtq.ev.TaskFailed.")) return
+      const decoded = decodeEvent(m.data)
+      if (decoded.ok && decoded.event.type === "TaskFailed") tally.add(decoded.event)
+    })
+    return tally.view()
   }
 
   workers(): Promise<Answer<{ workers: WorkerView[] }>> {

@@ -235,8 +235,12 @@ export const outputsPage = (job: JobState, offset: number, maxBytes: number): { 
 /** How many jobs a listing shows at most (the newest): a reply must fit in one message. */
 export const JOBS_LISTED = 500
 
-/** The newest `limit` jobs, oldest first, and how many jobs there are in all. */
-export const jobsView = (state: ClusterState, limit = JOBS_LISTED): { jobs: JobView[]; total: number } => {
+/** The newest `limit` jobs (that `keep` keeps, default all), oldest first, and how many are kept in all. */
+export const jobsView = (state: ClusterState, limit = JOBS_LISTED, keep?: (job: JobView) => boolean): { jobs: JobView[]; total: number } => {
+  if (keep !== undefined) {
+    const kept = [...state.jobs.values()].map((job) => jobView(job)).filter(keep)
+    return { jobs: kept.slice(Math.max(0, kept.length - limit)), total: kept.length }
+  }
   const all = [...state.jobs.values()]
   return { jobs: all.slice(Math.max(0, all.length - limit)).map((job) => jobView(job)), total: all.length }
 }
