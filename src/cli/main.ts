@@ -32,7 +32,8 @@ import { TaskModuleError } from "../tasks/load.ts"
 export const HELP = `dtq: a distributed task and compute cluster on NATS JetStream
 
 cluster
-  dtq up [--workers N] [--slots S] [--port P] [--store DIR]   a local cluster in the foreground (Ctrl-C stops it)
+  dtq up [--workers N] [--slots S] [--port P] [--store DIR]   a local cluster in the foreground (Ctrl-C stops it);
+                                                              a crashed coordinator or worker is restarted (backoff)
          [--tasks MODULE]                                     workers load user-defined tasks from MODULE
          [--nats-cluster 3] [--standbys K]                    three nats-servers (R3 streams), standby coordinators
   dtq coordinator [--id ID] [--worker-timeout-ms MS]          the coordinator role (a second one stands by)

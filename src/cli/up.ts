@@ -23,7 +23,7 @@ export const upCommand = async (argv: string[]): Promise<number> => {
   const tasks = stringFlag(args, "tasks")
   if (tasks !== undefined) await loadTaskModule(tasks) // a module that cannot load is refused here, not in every worker
   const workerArgs = tasks === undefined ? [] : ["--tasks", resolve(tasks)]
-  const cluster = await LocalCluster.start({ workers, slots, storeDir, natsCluster, standbys, workerArgs, ...(port === undefined || natsCluster > 1 ? {} : { port }), output: print })
+  const cluster = await LocalCluster.start({ workers, slots, storeDir, natsCluster, standbys, workerArgs, supervise: true, ...(port === undefined || natsCluster > 1 ? {} : { port }), output: print })
   process.stdout.write(
     [
       ``,
