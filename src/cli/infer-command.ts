@@ -1,5 +1,6 @@
 // `dtq infer k=v ...`, `dtq set-batch-size JOB N` and `dtq predictions JOB`: batch inference with a trained
 // model, its batch size while it runs, and its stored predictions.
+import { waitWithCoordinator } from "./coordinator-watch.ts"
 import { writeFile } from "node:fs/promises"
 import { inferRequestFromPairs } from "../domain/infer-spec.ts"
 import type { Client } from "../producer/client.ts"
@@ -11,7 +12,7 @@ import { chosenJobId, pairsOf } from "./train-command.ts"
 const out = (text: string) => process.stdout.write(`${text}\n`)
 
 export const inferCommand = async (argv: string[]): Promise<number> => {
-  const args = parseArgs("infer", argv, { wait: "boolean", json: "boolean" })
+  const args = parseArgs("infer", argv, { wait: "boolean", json: "boolean", "keep-waiting": "boolean" })
   const { jobId: chosen, pairs } = chosenJobId(pairsOf(args.positional, "infer"))
   const request = inferRequestFromPairs(pairs)
   const asJson = boolFlag(args, "json")
@@ -22,13 +23,13 @@ export const inferCommand = async (argv: string[]): Promise<number> => {
       else out(`submitted ${jobId} (inference in ${spec.tasks} batch${spec.tasks === 1 ? "" : "es"}); follow it with dtq job ${jobId}`)
       return 0
     }
-    return followInference(client, jobId, asJson)
+    return followInference(client, jobId, asJson, boolFlag(args, "keep-waiting"))
   })
 }
 
 /** Waits for an inference job; prints its outcome (JSON: with accuracy, confusion and where the predictions are). */
-export const followInference = async (client: Client, jobId: string, asJson: boolean): Promise<number> => {
-  const outcome = await client.wait(jobId)
+export const followInference = async (client: Client, jobId: string, asJson: boolean, keepWaiting = false): Promise<number> => {
+  const outcome = await waitWithCoordinator(client, jobId, client.wait(jobId), { keepWaiting, note: (line) => process.stderr.write(`${line}\n`) })
   const view = await client.job(jobId)
   const stored = view?.inference?.stored
   if (asJson) {

@@ -8,6 +8,8 @@ import { natsTarget } from "./nats-flags.ts"
 import { BadSpec } from "../domain/errors.ts"
 import { resolveSpec } from "../domain/job-spec.ts"
 import { UsageError, boolFlag, intFlag, parseArgs, stringFlag, type Parsed } from "./args.ts"
+import { waitWithCoordinator } from "./coordinator-watch.ts"
+import { JOB_FILTER_FLAGS, jobFilterFromArgs } from "./failed-jobs-commands.ts"
 
 const out = (text: string) => process.stdout.write(`${text}\n`)
 const json = (value: unknown) => out(JSON.stringify(value))
@@ -35,7 +37,7 @@ const POLICY_FLAGS = {
 
 /** `dtq sum A B` / `dtq sumsq A B`. */
 export const rangeCommand = (op: "sum" | "sumsq") => async (argv: string[]): Promise<number> => {
-  const args = parseArgs(op, argv, { tasks: "string", name: "string", "job-id": "string", wait: "boolean", json: "boolean", ...POLICY_FLAGS })
+  const args = parseArgs(op, argv, { tasks: "string", name: "string", "job-id": "string", wait: "boolean", "keep-waiting": "boolean", json: "boolean", ...POLICY_FLAGS })
   if (args.positional.length !== 2) {
     throw new UsageError(`dtq ${op} needs two integers, the first and last of the range (dtq ${op} 1 1000000)`)
   }
@@ -79,14 +81,19 @@ export const submitRequest = (args: Parsed, request: Record<string, unknown>): P
     }
     const bar = !asJson && process.stderr.isTTY === true
     const started = Date.now()
-    const outcome = await client.run(request, (p) => {
+    const jobId = chosen ?? client.newJobId()
+    const run = client.run(request, (p) => {
       if (bar) process.stderr.write(`\r${progressBar(p.done, p.tasks)} ${p.coordinator ? p.state : "waiting for a coordinator"} ${duration(Date.now() - started)}   `)
-    }, chosen === undefined ? {} : { jobId: chosen })
+    }, { jobId, claim: chosen !== undefined })
+    const outcome = await waitWithCoordinator(client, jobId, run, { keepWaiting: boolFlag(args, "keep-waiting"), note: waitNote(bar) })
     if (bar) process.stderr.write("\r\x1b[K")
     printOutcome(outcome, asJson)
     return outcome.state === "completed" ? 0 : 1
   })
 }
+
+/** A line about the wait on stderr (clearing a progress bar first). */
+export const waitNote = (bar: boolean) => (line: string) => note(bar ? `\r\x1b[K${line}` : line)
 
 export const printOutcome = (outcome: JobOutcome, asJson: boolean): void => {
   if (asJson) {
@@ -104,9 +111,10 @@ const fromAnswer = <T>(answer: Answer<T>): T => {
 }
 
 export const jobsCommand = async (argv: string[]): Promise<number> => {
-  const args = parseArgs("jobs", argv, { json: "boolean" })
+  const args = parseArgs("jobs", argv, { json: "boolean", ...JOB_FILTER_FLAGS })
+  const filter = jobFilterFromArgs(args, Date.now())
   return withClient(args, async (client) => {
-    const { jobs, total, retention } = fromAnswer(await client.jobs())
+    const { jobs, total, retention } = fromAnswer(await client.jobs(filter))
     if (boolFlag(args, "json")) json({ jobs, total, ...(retention === undefined ? {} : { retention }) })
     else out(jobsTable(jobs, total) + (retention === undefined ? "" : `\n${retentionLine(retention)}`))
     return 0
@@ -114,12 +122,12 @@ export const jobsCommand = async (argv: string[]): Promise<number> => {
 }
 
 export const jobCommand = async (argv: string[]): Promise<number> => {
-  const args = parseArgs("job", argv, { json: "boolean", wait: "boolean" })
+  const args = parseArgs("job", argv, { json: "boolean", wait: "boolean", "keep-waiting": "boolean" })
   const jobId = args.positional[0]
   if (jobId === undefined || args.positional.length > 1) throw new UsageError("dtq job needs one job id (dtq job j-abc123)")
   return withClient(args, async (client) => {
     if (boolFlag(args, "wait")) {
-      const outcome = await client.wait(jobId)
+      const outcome = await waitWithCoordinator(client, jobId, client.wait(jobId), { keepWaiting: boolFlag(args, "keep-waiting"), note })
       printOutcome(outcome, boolFlag(args, "json"))
       return outcome.state === "completed" ? 0 : 1
     }
@@ -219,10 +227,12 @@ export const replayCommand = async (argv: string[]): Promise<number> => {
   const args = parseArgs("replay", argv, { json: "boolean", until: "string" })
   const until = intFlag(args, "until", 0, Number.MAX_SAFE_INTEGER)
   return withClient(args, async (client) => {
-    const { state, ms, history } = await client.replay(until)
+    const { state, ms, history, lastSeq, pastEnd } = await client.replay(until)
+    // Past the end: replayed to the end, and said so (on stderr, so --json stays one object on stdout).
+    if (pastEnd) note(`dtq: --until ${until} is past the log's end (#${lastSeq}); replayed to the end`)
     const digest = stateDigest(state)
     const summary = summaryView(state)
-    if (boolFlag(args, "json")) return json({ ...summary, digest, replayMs: Math.round(ms), history }), 0
+    if (boolFlag(args, "json")) return json({ ...summary, digest, replayMs: Math.round(ms), history, lastSeq, ...(pastEnd ? { untilPastEnd: true } : {}) }), 0
     out(
       [
         `replayed     ${state.seq} events in ${duration(ms)} (${Math.round(state.seq / Math.max(ms / 1000, 1e-6))} events/s)`,

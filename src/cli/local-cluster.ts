@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url"
 import { createInterface } from "node:readline"
 import { startLocalServer } from "../nats/local-server.ts"
 import { startLocalNatsCluster } from "../nats/local-nats-cluster.ts"
+import { supervise, type Supervised } from "./supervisor.ts"
 
 /** The CLI's entry file beside this one: main.ts when dtq runs from its source, main.js in an installed package. */
 export const CLI_PATH = fileURLToPath(new URL(import.meta.url.endsWith(".ts") ? "./main.ts" : "./main.js", import.meta.url))
@@ -33,6 +34,11 @@ export type LocalClusterOptions = {
     readonly coordinatorArgs: ReadonlyArray<string>
     readonly workerArgs: (workerId: string) => ReadonlyArray<string>
   }
+  /**
+   * Restart a coordinator or worker that exits without being asked to (dtq up), with a backoff and a
+   * line on `output` under the name "supervisor". Default false: tests and benchmarks kill children on purpose.
+   */
+  readonly supervise?: boolean
   /** Each line a child prints, with its name. Default: discarded. */
   readonly output?: (name: string, line: string) => void
 }
@@ -103,17 +109,28 @@ const startNats = async (options: LocalClusterOptions): Promise<LocalNats> => {
 
 export class LocalCluster {
   readonly nats: LocalNats
-  readonly coordinator: Child
-  readonly standbys: Child[]
-  readonly workers: Child[]
+  readonly #coordinator: Supervised
+  readonly #standbys: Supervised[]
+  readonly #workers: Supervised[]
   readonly #options: LocalClusterOptions
 
-  private constructor(nats: LocalNats, coordinator: Child, standbys: Child[], workers: Child[], options: LocalClusterOptions) {
+  private constructor(nats: LocalNats, coordinator: Supervised, standbys: Supervised[], workers: Supervised[], options: LocalClusterOptions) {
     this.nats = nats
-    this.coordinator = coordinator
-    this.standbys = standbys
-    this.workers = workers
+    this.#coordinator = coordinator
+    this.#standbys = standbys
+    this.#workers = workers
     this.#options = options
+  }
+
+  /** The processes running now (a supervised one may have been restarted). */
+  get coordinator(): Child {
+    return this.#coordinator.current()
+  }
+  get standbys(): Child[] {
+    return this.#standbys.map((s) => s.current())
+  }
+  get workers(): Child[] {
+    return this.#workers.map((w) => w.current())
   }
 
   get url(): string {
@@ -124,26 +141,33 @@ export class LocalCluster {
     const nats = await startNats(options)
     const url = nats.url
     const replicas = (options.natsCluster ?? 1) > 1 ? ["--replicas", String(options.natsCluster)] : []
-    const started: Child[] = []
-    const coordinatorArgs = [...replicas, ...(options.security?.coordinatorArgs ?? []), ...(options.coordinatorArgs ?? [])]
-    const workerArgs = (id: string) => [...(options.security?.workerArgs(id) ?? []), ...(options.workerArgs ?? [])]
+    const started: Supervised[] = []
+    const role = (name: string, args: string[], ready: RegExp): Promise<Supervised> => {
+      const start = () => spawnRole(name, args, ready, options.output)
+      // A restarted coordinator may stand by (another leads by then): either line means it is up.
+      const restartReady = name === "coordinator" ? /leading as|standing by/ : ready
+      const say = (line: string) => options.output?.("supervisor", line)
+      return options.supervise === true
+        ? supervise(name, (restart) => spawnRole(name, args, restart ? restartReady : ready, options.output), say)
+        : unsupervised(name, start)
+    }
     try {
-      const coordinator = await spawnRole("coordinator", ["coordinator", "--nats", url, ...coordinatorArgs], /leading as/, options.output)
+      const coordinatorArgs = ["coordinator", "--nats", url, ...replicas, ...(options.security?.coordinatorArgs ?? []), ...(options.coordinatorArgs ?? [])]
+      const workerArgs = (id: string) => [...(options.security?.workerArgs(id) ?? []), ...(options.workerArgs ?? [])]
+      const coordinator = await role("coordinator", coordinatorArgs, /leading as/)
       started.push(coordinator)
-      const standbys: Child[] = []
-      for (let i = 0; i < (options.standbys ?? 0); i++) {
-        standbys.push(await spawnRole(`standby${i + 1}`, ["coordinator", "--nats", url, ...coordinatorArgs], /standing by/, options.output))
-      }
+      const standbys: Supervised[] = []
+      for (let i = 0; i < (options.standbys ?? 0); i++) standbys.push(await role(`standby${i + 1}`, coordinatorArgs, /standing by|leading as/))
       started.push(...standbys)
       const workers = await Promise.all(
         Array.from({ length: options.workers }, (_, i) =>
-          spawnRole(`w${i + 1}`, ["worker", "--nats", url, "--id", `w${i + 1}`, "--slots", String(options.slots), ...workerArgs(`w${i + 1}`), ...(options.workerArgsOf?.(i) ?? [])], /joined with/, options.output)
+          role(`w${i + 1}`, ["worker", "--nats", url, "--id", `w${i + 1}`, "--slots", String(options.slots), ...workerArgs(`w${i + 1}`), ...(options.workerArgsOf?.(i) ?? [])], /joined with/)
         )
       )
       started.push(...workers)
       return new LocalCluster(nats, coordinator, standbys, workers, options)
     } catch (error) {
-      await Promise.all(started.map((c) => stopChild(c)))
+      await Promise.all(started.map((c) => c.stop()))
       await nats.stop()
       throw error
     }
@@ -151,13 +175,19 @@ export class LocalCluster {
 
   /** Stops workers (they drain), then the coordinators, then NATS. */
   async stop(): Promise<void> {
-    await Promise.all(this.workers.map((w) => stopChild(w)))
-    await Promise.all(this.standbys.map((s) => stopChild(s)))
-    await stopChild(this.coordinator)
+    await Promise.all(this.#workers.map((w) => w.stop()))
+    await Promise.all(this.#standbys.map((s) => s.stop()))
+    await this.#coordinator.stop()
     await this.nats.stop()
   }
 
   get options(): LocalClusterOptions {
     return this.#options
   }
+}
+
+/** A child that is not restarted (benchmarks, tests): the same face as a supervised one. */
+const unsupervised = async (name: string, start: () => Promise<Child>): Promise<Supervised> => {
+  const child = await start()
+  return { name, current: () => child, restarts: () => 0, stop: () => stopChild(child) }
 }

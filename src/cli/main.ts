@@ -25,17 +25,20 @@ import { promptCommand } from "./prompt-command.ts"
 import { coordinatorCommand, workerCommand } from "./roles.ts"
 import { upCommand } from "./up.ts"
 import { secureConfigCommand } from "./secure-config.ts"
+import { NoCoordinator } from "./coordinator-watch.ts"
+import { errorsCommand, retryCommand } from "./failed-jobs-commands.ts"
 import { submitCommand } from "./submit-command.ts"
 import { resumeCommand, trainCommand } from "./train-command.ts"
 import { inferCommand, predictionsCommand, setBatchSizeCommand } from "./infer-command.ts"
 import { plotCommand } from "./plot-command.ts"
-import { InvalidInput } from "../producer/errors.ts"
+import { InvalidInput, UnknownTask } from "../producer/errors.ts"
 import { TaskModuleError } from "../tasks/load.ts"
 
 export const HELP = `dtq: a distributed task and compute cluster on NATS JetStream
 
 cluster
-  dtq up [--workers N] [--slots S] [--port P] [--store DIR]   a local cluster in the foreground (Ctrl-C stops it)
+  dtq up [--workers N] [--slots S] [--port P] [--store DIR]   a local cluster in the foreground (Ctrl-C stops it);
+                                                              a crashed coordinator or worker is restarted (backoff)
          [--tasks MODULE]                                     workers load user-defined tasks from MODULE
          [--nats-cluster 3] [--standbys K]                    three nats-servers (R3 streams), standby coordinators
          [--secure [--secure-dir DIR]]                        with per-role credentials and permissions (docs/security.md)
@@ -58,6 +61,7 @@ jobs
             --no-speculation --placement least-loaded|random|round-robin --name TEXT
   dtq submit NAME --input JSON | --input-file FILE [--batch]  a user-defined task (--batch: a JSON array, a task each)
       [--wait [--timeout MS]] [--json] [--tasks MODULE]        --tasks checks the input with the module's own Schema
+      [--queue-unknown]                                        queue it even when no live worker runs NAME (else refused)
       [--priority low|normal|high|N] [--delay-ms MS | --run-at ISO] [--max-attempts N] [--backoff-ms MS] [--timeout-ms MS]
   dtq train k=v ... [--wait] [--json] [--out DIR]              distributed training (keys: docs/training.md), e.g.
       model=softmax|logreg|linreg|mlp task=multiclass|binary_is_zero mode=sync|async|avg workers=2 epochs=5
@@ -66,7 +70,11 @@ jobs
   dtq infer model=JOB [data=FILE|OBJECT] [batchSize=N] [share=W] [labels=first|last|none] [--wait] [--json]
                                                                batch inference with a finished training job's model
   dtq set-batch-size JOB N | dtq predictions JOB [--out FILE]  a running inference job's batch size; its predictions
-  dtq jobs | dtq job ID [--wait] | dtq workers [--verbose] | dtq cancel ID
+  dtq jobs [--state queued|running|completed|failed|cancelled] [--kind K] [--name TEXT] [--since 2h|ISO]
+  dtq job ID [--wait] | dtq workers [--verbose] | dtq cancel ID
+  dtq retry JOB [--wait] [--json]                              a new job with a failed/cancelled job's spec, linked to it
+  dtq errors [JOB] [--json]                                    distinct task errors with counts and the attempts that hit them
+      a --wait with no coordinator answering stops after 5 s (exit 3) and says how to start one; --keep-waiting waits on
   dtq producer                                                 the interactive prompt (try: help)
   dtq chat TEXT                                                a message every producer and worker prints
 the log
@@ -107,7 +115,9 @@ export const COMMANDS: Record<string, Command> = {
   "set-batch-size": setBatchSizeCommand,
   predictions: predictionsCommand,
   plot: plotCommand,
-  submit: submitCommand
+  submit: submitCommand,
+  retry: retryCommand,
+  errors: errorsCommand
 }
 
 /** Maps an error to its exit code and one line for stderr. */
@@ -116,7 +126,9 @@ export const describeFailure = (error: unknown): { code: number; line: string } 
   if (error instanceof BadSpec) return { code: 2, line: `bad job spec: ${error.toString()}` }
   if (error instanceof InvalidInput) return { code: 2, line: `bad input: ${error.message}` }
   if (error instanceof TaskModuleError) return { code: 2, line: error.message }
+  if (error instanceof UnknownTask) return { code: 2, line: error.message }
   if (error instanceof ClusterUnreachable || error instanceof StreamSetupError || error instanceof CredentialsUnusable) return { code: 3, line: error.message }
+  if (error instanceof NoCoordinator) return { code: 3, line: error.message }
   if (error instanceof LocalServerError) return { code: 1, line: error.message }
   const message = error instanceof Error ? error.message : String(error)
   return { code: 1, line: message.split("\n")[0] ?? "unknown error" }

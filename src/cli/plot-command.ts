@@ -1,4 +1,5 @@
 // `dtq plot [--job ID] [--out DIR] [--format svg|png|both]` and the prompt's `plot`: one function for both.
+import { plotOutputDir } from "./output-dir.ts"
 import type { Client } from "../producer/client.ts"
 import type { PlotFormat } from "../reports/plot.ts"
 import { UsageError, parseArgs, stringFlag } from "./args.ts"
@@ -32,8 +33,8 @@ export const plotCommand = async (argv: string[]): Promise<number> => {
   const args = parseArgs("plot", argv, { job: "string", out: "string", format: "string" })
   if (args.positional.length > 0) throw new UsageError(`dtq plot takes no arguments, got ${args.positional.join(" ")} (dtq plot --job ID)`)
   const format = plotFormat(stringFlag(args, "format"))
-  const outDir = stringFlag(args, "out") ?? "."
   const jobId = stringFlag(args, "job")
+  const outDir = plotOutputDir(stringFlag(args, "out"), jobId)
   return withClient(args, async (client) => {
     const result = await runPlot(client, { outDir, format, ...(jobId === undefined ? {} : { jobId }) })
     process.stdout.write(`${plotSummary(result, outDir)}\n`)

@@ -2,11 +2,10 @@
 // element of a JSON array). The input is checked against the task's Schema before it enters the log:
 // by the task module itself (--tasks MODULE), or else by a live worker that runs the task.
 import { readFileSync } from "node:fs"
-import type { NatsConnection } from "@nats-io/transport-node"
+import { checkTask } from "../producer/task-presence.ts"
 import { BadSpec } from "../domain/errors.ts"
 import { resolveSpec, taskNameProblem } from "../domain/job-spec.ts"
 import { priorityWord } from "../domain/train-spec.ts"
-import { taskCheckSubject } from "../nats/subjects.ts"
 import { taskRequest, type Client, type SubmitOptions } from "../producer/client.ts"
 import { InvalidInput, JobCancelled, TaskFailed, TaskTimeout } from "../producer/errors.ts"
 import { duration } from "../producer/format.ts"
@@ -16,11 +15,12 @@ import type { TaskDefaults } from "../tasks/define.ts"
 import { loadTaskModule } from "../tasks/load.ts"
 import { UsageError, boolFlag, intFlag, parseArgs, stringFlag, type Parsed } from "./args.ts"
 import { numberField, withClient } from "./job-commands.ts"
+import { waitWithCoordinator } from "./coordinator-watch.ts"
 
 const out = (text: string) => process.stdout.write(`${text}\n`)
 const note = (text: string) => process.stderr.write(`${text}\n`)
 
-export const SUBMIT_USAGE = "dtq submit NAME --input JSON | --input-file FILE [--batch] [--wait] [--json]"
+export const SUBMIT_USAGE = "dtq submit NAME --input JSON | --input-file FILE [--batch] [--wait] [--json] [--queue-unknown]"
 
 export const submitCommand = async (argv: string[]): Promise<number> => {
   const args = parseArgs("submit", argv, {
@@ -38,7 +38,9 @@ export const submitCommand = async (argv: string[]): Promise<number> => {
     "backoff-ms": "string",
     "timeout-ms": "string",
     name: "string",
-    "job-id": "string"
+    "job-id": "string",
+    "queue-unknown": "boolean",
+    "keep-waiting": "boolean"
   })
   const [task, ...extra] = args.positional
   if (task === undefined || extra.length > 0) throw new UsageError(`dtq submit needs one task name: ${SUBMIT_USAGE}`)
@@ -67,17 +69,22 @@ export const submitCommand = async (argv: string[]): Promise<number> => {
   resolveSpec(taskRequest(task, inputs, { ...defaults, ...options })) // a bad option is refused before connecting
 
   return withClient(args, async (client) => {
-    if (module === undefined) defaults = await checkWithWorker(client.nc, task, inputs)
+    const queueUnknown = boolFlag(args, "queue-unknown")
+    if (module === undefined) defaults = await checkWithWorker(client, task, inputs, queueUnknown)
+    else if (!queueUnknown) await client.requireLiveTask(task)
     const asJson = boolFlag(args, "json")
     const chosen = stringFlag(args, "job-id")
     const jobId = chosen ?? client.newJobId()
     const watch = boolFlag(args, "wait") ? watchJob(client, jobId) : undefined
     const started = Date.now()
     try {
-      await client.submitTasks(task, inputs, { ...defaults, ...options, jobId }, chosen !== undefined)
+      await client.submitTasks(task, inputs, { ...defaults, ...options, jobId, queueUnknown: true }, chosen !== undefined) // checked above
     } catch (error) {
       watch?.stop()
       throw error
+    }
+    if (queueUnknown && (await checkTask(client.nc, task, [], 1000)).kind === "none") {
+      note(`dtq: queued ${jobId}, but no live worker runs task ${task} yet: it waits for one (dtq job ${jobId} says what it waits for)`)
     }
     if (watch === undefined) {
       if (asJson) out(JSON.stringify({ jobId, state: "submitted", tasks: inputs.length }))
@@ -100,7 +107,8 @@ const waitAndPrint = async (
   const asJson = boolFlag(args, "json")
   const single = !boolFlag(args, "batch")
   try {
-    const outputs = await awaitOutputs(client, jobId, watch, waitMs === undefined ? {} : { timeout: waitMs }, false)
+    const waited = awaitOutputs(client, jobId, watch, waitMs === undefined ? {} : { timeout: waitMs }, false)
+    const outputs = await waitWithCoordinator(client, jobId, waited, { keepWaiting: boolFlag(args, "keep-waiting"), note })
     const result = single ? outputs[0] : outputs
     const durationMs = Date.now() - started
     if (asJson) out(JSON.stringify({ jobId, state: "completed", result, tasks: count, durationMs }))
@@ -174,20 +182,23 @@ const submitOptions = (args: Parsed): SubmitOptions => {
 
 /**
  * Asks one live worker that runs the task to check the inputs against its Schema; returns the task's
- * defaults. With no such worker the job is still accepted: it waits for one, which checks the input then.
+ * defaults. With no live worker that runs it the submission is refused (UnknownTask, exit 2) unless
+ * `queueUnknown`; a worker that is there but slow to answer checks the input when it runs the task.
  */
-const checkWithWorker = async (nc: NatsConnection, task: string, inputs: unknown[]): Promise<TaskDefaults> => {
-  let reply: { ok?: boolean; error?: string; index?: number; defaults?: TaskDefaults }
-  try {
-    const msg = await nc.request(taskCheckSubject(task), JSON.stringify({ inputs }), { timeout: 5000 })
-    reply = JSON.parse(new TextDecoder().decode(msg.data)) as typeof reply
-  } catch {
-    note(`dtq: no live worker that runs task ${task} answered to check the input; the job waits for one (which checks the input then)`)
+const checkWithWorker = async (client: Client, task: string, inputs: unknown[], queueUnknown: boolean): Promise<TaskDefaults> => {
+  const check = await checkTask(client.nc, task, inputs)
+  if (check.kind === "none") {
+    if (!queueUnknown) await client.requireLiveTask(task)
     return {}
   }
+  if (check.kind === "silent") {
+    note(`dtq: no worker that runs task ${task} answered the input check within 5 s; the worker that runs it checks the input then`)
+    return {}
+  }
+  const reply = check.reply
   if (reply.ok === false) {
     const error = reply.error ?? "invalid"
     throw new InvalidInput(inputs.length === 1 || reply.index === undefined ? error : `inputs[${reply.index}]: ${error}`)
   }
-  return reply.defaults ?? {}
+  return (reply.defaults ?? {}) as TaskDefaults
 }

@@ -2,6 +2,8 @@
 // and, when it ends, write its outputs (weights CSV/PNG, logs/*.csv) from the log's training projection.
 import { trainRequestFromPairs, writtenKey } from "../domain/train-spec.ts"
 import { BadSpec } from "../domain/errors.ts"
+import { waitWithCoordinator } from "./coordinator-watch.ts"
+import { jobOutputDir } from "./output-dir.ts"
 import { decodeEvent } from "../domain/event-codec.ts"
 import type { Client, Submitted } from "../producer/client.ts"
 import { duration } from "../producer/format.ts"
@@ -13,7 +15,7 @@ import { UsageError, boolFlag, parseArgs, stringFlag, type Parsed } from "./args
 import { withClient } from "./job-commands.ts"
 
 const out = (text: string) => process.stdout.write(`${text}\n`)
-const FLAGS = { wait: "boolean", json: "boolean", out: "string" } as const
+const FLAGS = { wait: "boolean", json: "boolean", out: "string", "keep-waiting": "boolean" } as const
 
 /** `k=v` words (also `a|b|c` in one word, the prompt's syntax) as pairs; anything else is a usage error. */
 export const pairsOf = (words: ReadonlyArray<string>, command: string): Record<string, string> => {
@@ -71,11 +73,11 @@ const finishSubmission = async (args: Parsed, client: Client, submitted: Submitt
     else out(existing === true ? `${jobId} was already submitted with this very spec; follow it with dtq job ${jobId} --wait` : `submitted ${jobId} (training); follow it with dtq job ${jobId} --wait`)
     return 0
   }
-  return followTraining(client, jobId, { json: asJson, outDir: stringFlag(args, "out") ?? "." })
+  return followTraining(client, jobId, { json: asJson, outDir: jobOutputDir(stringFlag(args, "out"), jobId), keepWaiting: boolFlag(args, "keep-waiting") })
 }
 
 /** Follows a training job to its end, printing each epoch; then writes its output files. Returns the exit code. */
-export const followTraining = async (client: Client, jobId: string, options: { json: boolean; outDir: string; print?: (line: string) => void }): Promise<number> => {
+export const followTraining = async (client: Client, jobId: string, options: { json: boolean; outDir: string; keepWaiting?: boolean; print?: (line: string) => void }): Promise<number> => {
   const print = options.print ?? ((line: string) => (options.json ? process.stderr.write(`${line}\n`) : out(line)))
   const epochs = client.nc.subscribe(eventTypeSubject("EpochCompleted", jobId), {
     callback: (_e, msg) => {
@@ -86,7 +88,7 @@ export const followTraining = async (client: Client, jobId: string, options: { j
     }
   })
   try {
-    const outcome = await client.wait(jobId)
+    const outcome = await waitWithCoordinator(client, jobId, client.wait(jobId), { keepWaiting: options.keepWaiting ?? false, note: (line) => process.stderr.write(`${line}\n`) })
     const view = await client.job(jobId)
     const training = view?.training
     const files = outcome.state === "completed" && view !== undefined ? await writeOutputs(client, view, options.outDir) : []

@@ -66,6 +66,7 @@ export const upCommand = async (argv: string[]): Promise<number> => {
     workerArgs,
     ...(port === undefined || natsCluster > 1 ? {} : { port }),
     ...(secure === undefined ? {} : { security: secure.security }),
+    supervise: true,
     output: print
   })
   process.stdout.write(

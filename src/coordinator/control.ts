@@ -2,7 +2,8 @@
 import { hostname } from "node:os"
 import type { Msg, Subscription } from "@nats-io/transport-node"
 import { stateDigest } from "../projections/digest.ts"
-import { RESULTS_PAGE_BYTES, jobBlocker, jobView, jobsView, outputsPage, summaryView, workersView } from "../projections/views.ts"
+import { JOBS_LISTED, RESULTS_PAGE_BYTES, jobBlocker, jobView, jobsView, outputsPage, summaryView, workersView } from "../projections/views.ts"
+import { jobFilterFrom, matchesJob } from "../projections/job-filter.ts"
 import { EVENTS_STREAM, controlSubject } from "../nats/subjects.ts"
 import type { Coordinator, SnapshotInfo } from "./coordinator.ts"
 import { trainingReport } from "../reports/training-report.ts"
@@ -102,8 +103,9 @@ export const serveControl = (coordinator: Coordinator): Subscription[] => {
       if (!Number.isInteger(keep) || keep < 0) return { compacted: false, reason: `keepEvents ${requestBody(msg).keepEvents} is not a whole number >= 0` }
       return coordinator.compact(keep, "dtq compact")
     }),
-    handle("jobs", () => {
-      const view = jobsView(coordinator.state)
+    handle("jobs", (msg) => {
+      const filter = jobFilterFrom(requestBody(msg))
+      const view = jobsView(coordinator.state, JOBS_LISTED, Object.keys(filter).length === 0 ? undefined : (job) => matchesJob(job, filter))
       return { ...view, retention: { ...view.retention, policy: coordinator.retention } }
     }),
     handle("job", (msg) => {

@@ -36,7 +36,9 @@ const decision = <T extends string>(type: T) => ({ ...envelope(type, "coordinato
 export const JobSubmitted = Schema.Struct({
   ...envelope("JobSubmitted", "producer"),
   jobId: Id,
-  spec: ResolvedSpec
+  spec: ResolvedSpec,
+  /** `dtq retry`: the failed or cancelled job this one re-runs with the same spec (optional: older logs have none). */
+  retryOf: Schema.optionalKey(Id)
 })
 /** Change the batch size of a running inference job's batches not yet leased (`set-batch-size`). */
 export const BatchSizeRequested = Schema.Struct({

@@ -1,18 +1,22 @@
 // The producer's client: submit jobs, follow them to their end, ask the coordinator, cancel, chat.
 // Requests go into the log; questions go to the leading coordinator, or to a replay of the log when
 // no coordinator answers.
-import { NoRespondersError, type NatsConnection } from "@nats-io/transport-node"
+import type { NatsConnection } from "@nats-io/transport-node"
+import { isNoResponders } from "./no-responders.ts"
+import { checkTask, liveTaskNames } from "./task-presence.ts"
 import type { DtqEvent } from "../domain/events.ts"
 import { jobIdProblem, newEventId, newJobId, newProcessId } from "../domain/ids.ts"
 import { decodeEvent } from "../domain/event-codec.ts"
 import { resolveSpec, type ResolvedSpec } from "../domain/job-spec.ts"
 import { decodeOutput, encodeInput } from "../tasks/codec.ts"
 import type { AnyTaskDefinition, InputOf, OutputOf, TaskDefaults } from "../tasks/define.ts"
-import { InvalidInput, InvalidOutput } from "./errors.ts"
+import { InvalidInput, InvalidOutput, UnknownTask } from "./errors.ts"
 import { awaitOutputs, watchJob, type AwaitOptions, type JobWatch } from "./task-jobs.ts"
 import { foldMessage } from "../projections/fold-message.ts"
 import { emptyState, isFinished, type ClusterState, type JobPhase } from "../projections/state.ts"
-import { jobBlocker, jobView, jobsView, workersView, type JobView, type RetentionView, type WorkerView } from "../projections/views.ts"
+import { JOBS_LISTED, jobBlocker, jobView, jobsView, workersView, type JobView, type RetentionView, type WorkerView } from "../projections/views.ts"
+import { matchesJob, type JobFilter } from "../projections/job-filter.ts"
+import { ErrorTally, type ErrorGroup } from "../projections/errors-view.ts"
 import type { RetentionPolicy } from "../domain/retention-policy.ts"
 import { connectCluster } from "../nats/connection.ts"
 import type { NatsCredentials } from "../nats/credentials.ts"
@@ -83,6 +87,11 @@ export type SubmitOptions = TaskDefaults & {
   readonly name?: string
   /** The job's id (letters, digits, '_' and '-'); a new one by default. */
   readonly jobId?: string
+  /**
+   * Queue the job even when no live worker runs the task (it waits for one; dtq job says so). Default
+   * false: such a submission is refused at once with UnknownTask.
+   */
+  readonly queueUnknown?: boolean
 }
 
 /** A submitted job of user-defined tasks: await its outputs (typed, in input order), watch it, cancel it. */
@@ -235,7 +244,15 @@ export class Client {
    * `jobId` is claimed (unique; the same submission again returns the existing job).
    */
   async submitTasks(name: string, inputs: ReadonlyArray<unknown>, options: SubmitOptions = {}, claim = options.jobId !== undefined): Promise<Submitted> {
+    if (options.queueUnknown !== true) await this.requireLiveTask(name)
     return this.submitJob(taskRequest(name, inputs, options), options.jobId ?? newJobId(), { claim })
+  }
+
+  /** Throws UnknownTask (naming the tasks live workers do run) when no live worker has advertised `name`. */
+  async requireLiveTask(name: string): Promise<void> {
+    if ((await checkTask(this.nc, name, [])).kind !== "none") return
+    const running = await this.workers().then((a) => liveTaskNames(a.value.workers), () => [])
+    throw new UnknownTask(name, running)
   }
 
   /** A fresh job id (to watch a job before submitting it). */
@@ -257,13 +274,16 @@ export class Client {
     await this.log.append({ type: "JobCancelRequested", ...this.#envelope(), jobId, reason })
   }
 
-  /** Submits and follows the job to its end; a given `jobId` is claimed as submitJob does. */
-  async run(request: unknown, onProgress?: (p: Progress) => void, options: { jobId?: string } = {}): Promise<JobOutcome> {
+  /**
+   * Submits and follows the job to its end. A user-chosen `jobId` is claimed as submitJob does (`claim`,
+   * default: whenever a jobId is given); a fresh one from newJobId() needs no claim.
+   */
+  async run(request: unknown, onProgress?: (p: Progress) => void, options: { jobId?: string; claim?: boolean } = {}): Promise<JobOutcome> {
     const jobId = options.jobId ?? newJobId()
     const ended = watchJob(this, jobId) // subscribed before the job exists: its end cannot be missed
     let spec: ResolvedSpec
     try {
-      spec = (await this.submitJob(request, jobId, { claim: options.jobId !== undefined })).spec
+      spec = (await this.submitJob(request, jobId, { claim: options.claim ?? options.jobId !== undefined })).spec
     } catch (error) {
       ended.stop()
       throw error
@@ -354,9 +374,48 @@ export class Client {
     return { value: fromState((await this.replay()).state), replayed: true }
   }
 
-  /** The newest jobs (at most 500) and how many there are in all. */
-  jobs(): Promise<Answer<{ jobs: JobView[]; total: number; retention?: RetentionView & { policy?: RetentionPolicy } }>> {
-    return this.askOrReplay("jobs", {}, (state) => jobsView(state))
+  /** The newest jobs (at most 500) that match `filter` (default: all), and how many match in all. */
+  async jobs(filter: JobFilter = {}): Promise<Answer<{ jobs: JobView[]; total: number; retention?: RetentionView & { policy?: RetentionPolicy } }>> {
+    const keep = Object.keys(filter).length === 0 ? undefined : (job: JobView) => matchesJob(job, filter)
+    const answer = await this.askOrReplay("jobs", filter, (state) => jobsView(state, JOBS_LISTED, keep))
+    // A coordinator of an earlier release ignores the filter: applying it again here keeps the answer right.
+    if (keep === undefined || answer.value.jobs.every(keep)) return answer
+    const jobs = answer.value.jobs.filter(keep)
+    return { ...answer, value: { ...answer.value, jobs, total: jobs.length } }
+  }
+
+  /**
+   * A new job with the same spec as a failed or cancelled one, linked to it in the log (JobSubmitted's
+   * `retryOf`). Jobs of sums and user tasks; a training job is re-run with resume, an inference job anew.
+   */
+  async retry(jobId: string, options: { queueUnknown?: boolean; jobId?: string } = {}): Promise<{ jobId: string; spec: ResolvedSpec; retryOf: string }> {
+    const view = await this.job(jobId)
+    if (view === undefined) throw new BadSpec({ field: "job", message: `unknown job ${jobId}` })
+    if (view.state !== "failed" && view.state !== "cancelled" && view.state !== "rejected") {
+      throw new BadSpec({ field: "job", message: `job ${jobId} is ${view.state}; only a failed or cancelled job can be retried` })
+    }
+    if (view.kind === "train" || view.kind === "infer") {
+      throw new BadSpec({ field: "job", message: `job ${jobId} is a ${view.kind} job; retry re-runs sums and user tasks (a training job: dtq resume, an inference job: dtq infer)` })
+    }
+    const submitted = await this.log.jsm.streams.getMessage(EVENTS_STREAM, { last_by_subj: eventTypeSubject("JobSubmitted", jobId) }).catch(() => null)
+    const decoded = submitted === null ? undefined : decodeEvent(submitted.data)
+    if (decoded === undefined || !decoded.ok || decoded.event.type !== "JobSubmitted") throw new BadSpec({ field: "job", message: `the log holds no JobSubmitted of ${jobId}` })
+    const spec = decoded.event.spec
+    if (spec.kind === "task" && options.queueUnknown !== true) await this.requireLiveTask(spec.task)
+    const newId = options.jobId ?? newJobId()
+    await this.log.append({ type: "JobSubmitted", ...this.#envelope(), jobId: newId, spec, retryOf: jobId })
+    return { jobId: newId, spec, retryOf: jobId }
+  }
+
+  /** The distinct task errors in the log (of one job when given), with counts and the attempts that hit them. */
+  async errors(jobId?: string): Promise<ErrorGroup[]> {
+    const tally = new ErrorTally(jobId)
+    await this.log.readRange(1, await this.log.lastSeq(), (m) => {
+      if (!m.subject.startsWith("dtq.ev.TaskFailed.")) return
+      const decoded = decodeEvent(m.data)
+      if (decoded.ok && decoded.event.type === "TaskFailed") tally.add(decoded.event)
+    })
+    return tally.view()
   }
 
   workers(): Promise<Answer<{ workers: WorkerView[] }>> {
@@ -508,10 +567,14 @@ export class Client {
   /**
    * Rebuilds the whole state from the log (through `untilSeq`, default the newest event). After a
    * compaction the log starts later: the replay starts from the newest snapshot that reaches it, and
-   * `history` says so.
+   * `history` says so. An `untilSeq` past the log's end replays to the end (never waits for events not yet
+   * written): `lastSeq` says where.
    */
-  async replay(untilSeq?: number): Promise<{ state: ClusterState; ms: number; history: ReplayHistory }> {
+  async replay(untilSeq?: number): Promise<{ state: ClusterState; ms: number; history: ReplayHistory; lastSeq: number; pastEnd: boolean }> {
     const t0 = performance.now()
+    const lastSeq = await this.log.lastSeq()
+    const pastEnd = untilSeq !== undefined && untilSeq > lastSeq
+    if (pastEnd) untilSeq = lastSeq
     const firstSeq = (await this.log.jsm.streams.info(EVENTS_STREAM)).state.first_seq
     let start: RecoveryStart = { state: emptyState(), fromSeq: 1, snapshot: undefined }
     if (firstSeq > 1) {
@@ -525,7 +588,7 @@ export class Client {
       foldMessage(state, m, m.data)
     })
     const history: ReplayHistory = { firstSeq, ...(start.snapshot === undefined ? {} : { snapshotSeq: start.snapshot.seq }) }
-    return { state, ms: performance.now() - t0, history }
+    return { state, ms: performance.now() - t0, history, lastSeq, pastEnd }
   }
 
   async close(): Promise<void> {
@@ -564,8 +627,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 const isTimeout = (error: unknown): boolean => error instanceof Error && (/timeout/i.test(error.message) || /timeout/i.test(String((error as { code?: unknown }).code ?? "")))
 
 /** No process listens on the subject: no coordinator is running (as opposed to a slow one). */
-export const isNoResponders = (error: unknown): boolean =>
-  error instanceof NoRespondersError || (error instanceof Error && (error.cause instanceof NoRespondersError || /no responders/i.test(error.message)))
+export { isNoResponders } from "./no-responders.ts"
 
 const outcome = (jobId: string, tasks: number, event: DtqEvent | undefined, view: JobView | undefined): JobOutcome => {
   const phase = view !== undefined && isFinished(view.state) ? view.state : endState(event)

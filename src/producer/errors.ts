@@ -57,3 +57,24 @@ export class InvalidOutput extends Error {
   readonly _tag = "InvalidOutput"
   override readonly name = "InvalidOutput"
 }
+
+/**
+ * No live worker has advertised the task: refused at once instead of waiting for a worker that may
+ * never come (give `queueUnknown` / `--queue-unknown` to queue it anyway). `running` lists the task
+ * names live workers do run.
+ */
+export class UnknownTask extends Error {
+  readonly _tag = "UnknownTask"
+  override readonly name = "UnknownTask"
+  readonly task: string
+  readonly running: ReadonlyArray<string>
+  constructor(task: string, running: ReadonlyArray<string>, options?: { cause?: unknown }) {
+    super(
+      `no live worker runs task ${task} (live workers run: ${running.length === 0 ? "no user tasks" : running.join(", ")}); ` +
+        `start one with dtq worker --tasks MODULE, or pass --queue-unknown to queue the job until one does`,
+      options
+    )
+    this.task = task
+    this.running = running
+  }
+}

@@ -1,5 +1,6 @@
 // The interactive producer: a prompt that submits jobs, watches them in the background and prints their
 // outcome when they end, inspects the cluster, and shows chat messages from everyone.
+import { jobOutputDir, plotOutputDir } from "../cli/output-dir.ts"
 import { createInterface } from "node:readline"
 import { BadSpec } from "../domain/errors.ts"
 import { newJobId } from "../domain/ids.ts"
@@ -159,7 +160,7 @@ export class Prompt {
           p(`${jobId}: samples=${spec.samplesRequested} asks for more rows than ${spec.data.source} has; training on all ${spec.samples}`)
         }
         p(existing === true ? `${jobId} was already submitted with this very spec: following it` : `submitted ${jobId} (training); each epoch is printed as it is recorded`)
-        const watch = followTraining(this.#client, jobId, { json: false, outDir: ".", print: (text) => p(text) }).then(
+        const watch = followTraining(this.#client, jobId, { json: false, outDir: jobOutputDir(undefined, jobId), print: (text) => p(text) }).then(
           () => undefined,
           (error: Error) => p(`${jobId}: ${error.message}`)
         )
@@ -217,7 +218,7 @@ export class Prompt {
         return true
       }
       case "plot": {
-        const outDir = line.options.out ?? "."
+        const outDir = plotOutputDir(line.options.out, line.options.job)
         const result = await runPlot(this.#client, { outDir, format: plotFormat(line.options.format), ...(line.options.job === undefined ? {} : { jobId: line.options.job }) })
         p(plotSummary(result, outDir))
         return true

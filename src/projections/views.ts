@@ -245,13 +245,21 @@ export const JOBS_LISTED = 500
 /** Finished jobs still in the state, and how many have left it by retention. */
 export type RetentionView = { readonly retained: number; readonly expired: number }
 
-/** The newest `limit` jobs, oldest first, how many jobs there are in all, and how many finished ones are retained. */
-export const jobsView = (state: ClusterState, limit = JOBS_LISTED): { jobs: JobView[]; total: number; retention: RetentionView } => {
+/**
+ * The newest `limit` jobs (that `keep` keeps, default all), oldest first, how many are kept in all, and how
+ * many finished ones are retained.
+ */
+export const jobsView = (state: ClusterState, limit = JOBS_LISTED, keep?: (job: JobView) => boolean): { jobs: JobView[]; total: number; retention: RetentionView } => {
   const all = [...state.jobs.values()]
+  const retention = { retained: all.length - state.activeJobs.size, expired: state.expiredJobs }
+  if (keep !== undefined) {
+    const kept = all.map((job) => jobView(job)).filter(keep)
+    return { jobs: kept.slice(Math.max(0, kept.length - limit)), total: kept.length, retention }
+  }
   return {
     jobs: all.slice(Math.max(0, all.length - limit)).map((job) => jobView(job)),
     total: all.length,
-    retention: { retained: all.length - state.activeJobs.size, expired: state.expiredJobs }
+    retention
   }
 }
 export const workersView = (state: ClusterState): WorkerView[] => [...state.workers.values()].map(workerView)

@@ -128,7 +128,7 @@ describe("user-defined tasks", () => {
   })
 
   it("keeps a task that no live worker runs waiting, and says why", async () => {
-    const { jobId } = await client.submitTasks("nobody-runs-this", [{}])
+    const { jobId } = await client.submitTasks("nobody-runs-this", [{}], { queueUnknown: true })
     const detail = await waitFor("the job to be visible", async () => {
       const d = (await client.jobDetail(jobId)).value
       return d.job?.state === "running" || d.job?.state === "queued" ? d : undefined
