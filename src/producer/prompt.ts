@@ -241,9 +241,13 @@ export class Prompt {
     const refused = this.#refused.get(from)
     if (refused !== undefined) throw new BadSpec({ field: "job", message: `${from} was refused at submission (${refused}), so it has no weights to resume from` })
     const view = await this.#client.job(from)
-    if (view !== undefined && !isFinished(view.state)) {
-      p(`waiting for ${from} (${view.state}) to finish before resuming from its weights`)
-      await this.#client.wait(from)
+    // Unknown may be a job this prompt has just submitted that the coordinator has not folded yet: wait()
+    // gives it a moment to appear before it says the job is unknown.
+    if (view === undefined || !isFinished(view.state)) {
+      p(`waiting for ${from} (${view?.state ?? "not yet known to the coordinator"}) to finish before resuming from its weights`)
+      await this.#client.wait(from).catch((error: unknown) => {
+        throw new BadSpec({ field: "job", message: error instanceof Error ? error.message : String(error) })
+      })
     }
     return from
   }

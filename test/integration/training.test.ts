@@ -66,7 +66,9 @@ describe("distributed training", () => {
     // Async depends on the order gradients arrive in: more data and a smaller rate keep that noise well
     // under a point, so a point of difference means the fault, not the order.
     const async = { samples: 4000, epochs: 6, lr: 0.25 }
-    const request = { model: "softmax", samples: 2000, epochs: mode === "avg" ? 6 : 3, batchSize: 100, lr: 0.5, seed: 7, mode, workers: 2, ...(mode === "async" ? async : {}) }
+    // Avg rounds are quick: 24 of them leave the kill (after the first) well inside the run, so the killed
+    // share is always still running when its worker goes (with 6, a share could finish first).
+    const request = { model: "softmax", samples: 2000, epochs: mode === "avg" ? 24 : 3, batchSize: 100, lr: 0.5, seed: 7, mode, workers: 2, ...(mode === "async" ? async : {}) }
     const calm = await finished(client, (await client.train(request)).jobId)
     expect(calm.outcome.state).toBe("completed")
 
@@ -75,6 +77,7 @@ describe("distributed training", () => {
     // The worker that holds share 0 goes.
     const holder = [...((await client.replay()).state.jobs.get(jobId)?.running.values() ?? [])].find((run) => run.index === 0)?.workerId as string
     const victim = workers.get(holder) as Child
+    expect(victim, `a live worker holds share 0 of ${jobId} after its first epoch`).toBeDefined()
     victim.process.kill("SIGKILL")
     await victim.exited
     workers.delete(holder)

@@ -167,8 +167,10 @@ describe("user-defined tasks", () => {
   it("starts a delayed task at its time: never before it, leased by the first pass at or after it", async () => {
     const handles = await Promise.all([600, 900, 1200].map((delayMs) => client.enqueue(tasks.nap, { ms: 0, label: `d${delayMs}` }, { delayMs })))
     for (const handle of handles) {
+      // Nothing is leased before its time (the log's lease stamps below are the proof); the coordinator may
+      // not have folded the submission yet, so "not yet known" is as good as queued here.
       const view = await handle.status()
-      expect(view?.state).toBe("queued") // nothing is leased before its time
+      expect([undefined, "queued"], `${handle.jobId} is ${view?.state}`).toContain(view?.state)
     }
     const results = await Promise.all(handles.map((h) => h.result({ timeout: 30_000 })))
     const log = await logEvents(client)
