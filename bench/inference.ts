@@ -9,7 +9,7 @@
 // Each prints a markdown table (docs/benchmarks.md). Env: REPEAT, RUNS (in-process repetitions, default
 // 5), BATCH (comma-separated batch sizes for the cluster, default 100,1000), MODELS (softmax,mlp), WARMUP
 // (default 1: one untimed inference job per model first), VERBOSE (per-job timings on stderr).
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { LocalCluster } from "../src/cli/local-cluster.ts"
@@ -25,6 +25,7 @@ import { prepareInferenceData, type InferenceScaling } from "../src/inference/in
 import { predictLocally } from "../src/inference/predict.ts"
 import { ModelStore } from "../src/nats/model-store.ts"
 import { withCluster } from "./with-cluster.ts"
+import { writeDenseDataset } from "../test/helpers/dense-dataset.ts"
 import { shapeOf, targetOf } from "../src/training/job-data.ts"
 import { trainLocally } from "../src/training/local-trainer.ts"
 import { shapeFor, type ModelShape, type Target } from "../src/training/models.ts"
@@ -159,16 +160,7 @@ if (sections.includes("fair")) {
   const FEATURES = 200
   const ROWS = Number(process.env.FAIR_ROWS ?? 80_000)
   const dir = mkdtempSync(join(tmpdir(), "dtq-bench-fair-"))
-  let seed = 12345
-  const random = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648)
-  const lines: string[] = []
-  for (let r = 0; r < ROWS; r++) {
-    const cells = [String(Math.floor(random() * 10))]
-    for (let f = 0; f < FEATURES; f++) cells.push(String(Math.floor(random() * 256)))
-    lines.push(cells.join(","))
-  }
-  const data = join(dir, "dense.csv")
-  writeFileSync(data, lines.join("\n") + "\n")
+  const data = writeDenseDataset(dir, ROWS, FEATURES)
   const storeDir = resolve(".dtq/bench-fair")
   rmSync(storeDir, { recursive: true, force: true })
   const cluster = await LocalCluster.start({ workers: 3, slots: 2, storeDir, workerArgs: ["--prefetch", "6"], coordinatorArgs: ["--worker-timeout-ms", "20000"] })

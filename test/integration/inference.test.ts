@@ -4,7 +4,7 @@
 // given the next lease, and a worker SIGKILLed mid-job losing no batch: the predictions are complete, in
 // input order, and equal to the same model run in one process. That the row rates meet is a measurement, not
 // asserted here (it depends on the machine); fair-share.test.ts checks it exactly on a simulated clock.
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -18,25 +18,13 @@ import { predictLocally } from "../../src/inference/predict.ts"
 import { shapeOf, targetOf } from "../../src/training/job-data.ts"
 import { startTestCluster, waitFor, type TestCluster } from "../helpers/cluster.ts"
 import { logEvents } from "../helpers/log-audit.ts"
+import { writeDenseDataset } from "../helpers/dense-dataset.ts"
 
 
 // A dense data set whose rows cost real work: 200 features, labels 0..9. With mlp hidden 1000 and 500, a
 // row costs about 210k and 105k multiply-adds: batches of the same size cost about 2:1.
 const FEATURES = 200
 const ROWS = 80_000
-const writeDataset = (dir: string): string => {
-  let seed = 12345
-  const random = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648)
-  const lines: string[] = []
-  for (let r = 0; r < ROWS; r++) {
-    const cells = [String(Math.floor(random() * 10))]
-    for (let f = 0; f < FEATURES; f++) cells.push(String(Math.floor(random() * 256)))
-    lines.push(cells.join(","))
-  }
-  const path = join(dir, "dense.csv")
-  writeFileSync(path, lines.join("\n") + "\n")
-  return path
-}
 
 describe("batch inference with fair sharing", () => {
   let cluster: TestCluster
@@ -49,7 +37,7 @@ describe("batch inference with fair sharing", () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "dtq-infer-"))
-    data = writeDataset(dir)
+    data = writeDenseDataset(dir, ROWS, FEATURES)
     cluster = await startTestCluster()
     // A long worker timeout: a worker scaling a new job's 80,000 rows, or three of them computing flat out
     // on two busy cores, can miss its beats for several seconds (5 s was seen to declare all three lost
